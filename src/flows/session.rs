@@ -1,0 +1,406 @@
+//! Sessions (spec §2.3, §2.4, §3.3, §6.2, §6.3): creation, the two validation variants, activity
+//! updates and the cache. This is the only module that touches the session cache.
+
+use super::{seconds, timestamp, ActionResult, Failure, Invocation, TokenError, Values};
+use crate::crypto;
+use crate::encoding::{DecodeError, SequenceReader, SequenceWriter};
+use crate::ports::{Millis, StorageError, User, UserStoreError};
+use crate::server::Server;
+use serde_json::{json, Value};
+
+const INVALID: &str = "invalid_session_token";
+
+fn session_key(id: &str) -> String {
+    format!("aaaa.{id}")
+}
+
+/// A session as main storage holds it (`aaaa.<id>`). Times in Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub secret_hash: Vec<u8>,
+    pub token_last_verified_at: i64,
+    pub user_disabled_counter: i32,
+    pub user_sessions_counter: i32,
+    pub created_at: i64,
+}
+
+impl Session {
+    fn decode(value: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = SequenceReader::new(value);
+        Ok(Self {
+            id: r.string()?,
+            user_id: r.string()?,
+            secret_hash: r.byte_vec()?,
+            token_last_verified_at: r.int64()?,
+            user_disabled_counter: r.int32()?,
+            user_sessions_counter: r.int32()?,
+            created_at: r.int64()?,
+        })
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        SequenceWriter::new()
+            .string(&self.id)
+            .string(&self.user_id)
+            .bytes(&self.secret_hash)
+            .int64(self.token_last_verified_at)
+            .int32(self.user_disabled_counter)
+            .int32(self.user_sessions_counter)
+            .int64(self.created_at)
+            .finish()
+    }
+
+    /// The cached copy: no counters (spec §6.5).
+    fn encode_cached(&self) -> Vec<u8> {
+        SequenceWriter::new()
+            .string(&self.id)
+            .string(&self.user_id)
+            .bytes(&self.secret_hash)
+            .int64(self.token_last_verified_at)
+            .int64(self.created_at)
+            .finish()
+    }
+
+    /// Decodes a cached copy; the counters it lacks are never read on the cache path.
+    fn decode_cached(value: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = SequenceReader::new(value);
+        Ok(Self {
+            id: r.string()?,
+            user_id: r.string()?,
+            secret_hash: r.byte_vec()?,
+            token_last_verified_at: r.int64()?,
+            user_disabled_counter: 0,
+            user_sessions_counter: 0,
+            created_at: r.int64()?,
+        })
+    }
+}
+
+/// Why UPDATE_ACTIVITY did not write.
+enum ActivityError {
+    Conflict,
+    Failed(String),
+}
+
+/// Where a validated session came from: the main path also yields the user it fetched.
+struct Validated {
+    session: Session,
+    user: Option<User>,
+}
+
+impl Server {
+    fn is_session_expired(&self, session: &Session, now: Millis) -> bool {
+        let config = &self.session_config;
+        (config.expiration > 0 && now - session.created_at * 1000 >= config.expiration)
+            || now - session.token_last_verified_at * 1000 >= config.inactivity_timeout
+    }
+
+    /// The `session` model; `expires_at` follows the configuration in force now.
+    pub(crate) fn session_model(&self, session: &Session) -> Value {
+        let expires_at = if self.session_config.expiration > 0 {
+            timestamp(session.created_at + self.session_config.expiration / 1000)
+        } else {
+            Value::Null
+        };
+        json!({
+            "id": session.id,
+            "user_id": session.user_id,
+            "created_at": timestamp(session.created_at),
+            "expires_at": expires_at,
+        })
+    }
+
+    pub(crate) fn session_values(&self, session: &Session, session_token: String) -> Values {
+        let mut values = Values::new();
+        values.insert("session".into(), self.session_model(session));
+        values.insert("session_token".into(), session_token.into());
+        values
+    }
+
+    /// CREATE_SESSION (spec §2.4): stores the session, then caches it.
+    pub(crate) async fn create_session(
+        &self,
+        user_id: &str,
+        user_disabled_counter: i32,
+        user_sessions_counter: i32,
+    ) -> Result<(Session, String), StorageError> {
+        let now = self.now();
+        let secret = crypto::generate_secret();
+        let session = Session {
+            id: crypto::generate_id(),
+            user_id: user_id.to_string(),
+            secret_hash: crypto::hash_secret(&secret),
+            token_last_verified_at: seconds(now),
+            user_disabled_counter,
+            user_sessions_counter,
+            created_at: seconds(now),
+        };
+        let key = session_key(&session.id);
+        self.ports
+            .main_storage
+            .set(
+                &key,
+                session.encode(),
+                now + self.session_config.inactivity_timeout,
+            )
+            .await?;
+        if self.session_config.cache_expiration > 0 {
+            self.ports
+                .cache
+                .set(
+                    &key,
+                    session.encode_cached(),
+                    self.session_config.cache_expiration,
+                )
+                .await?;
+        }
+        let token = crypto::format_token(&session.id, &secret);
+        Ok((session, token))
+    }
+
+    /// DELETE_SESSION: main storage (absent is fine), then the cache.
+    async fn delete_session_entries(&self, key: &str) -> Result<(), TokenError> {
+        match self.ports.main_storage.delete(key).await {
+            Ok(()) | Err(StorageError::NotFound) => {}
+            Err(e) => {
+                return Err(TokenError::Failed(format!(
+                    "failed to delete session: {e}"
+                )))
+            }
+        }
+        self.delete_cached_session(key).await
+    }
+
+    async fn delete_cached_session(&self, key: &str) -> Result<(), TokenError> {
+        self.ports
+            .cache
+            .delete(key)
+            .await
+            .map_err(|e| TokenError::Failed(format!("failed to delete cached session: {e}")))
+    }
+
+    /// Deletes the session and reports it invalid.
+    async fn invalidate_session(&self, key: &str) -> Result<Validated, TokenError> {
+        self.delete_session_entries(key).await?;
+        Err(TokenError::Invalid)
+    }
+
+    /// MAIN_PATH (spec §2.3): storage, expiry, user, counters, then re-cache.
+    async fn validate_session_in_main_storage(&self, key: &str) -> Result<Validated, TokenError> {
+        let entry = match self.ports.main_storage.get(key).await {
+            Ok(entry) => entry,
+            Err(StorageError::NotFound) => return Err(TokenError::Invalid),
+            Err(e) => return Err(TokenError::Failed(format!("main storage get failed: {e}"))),
+        };
+        let session = Session::decode(&entry.value)?;
+        if self.is_session_expired(&session, self.now()) {
+            return self.invalidate_session(key).await;
+        }
+        let user = match self.ports.user_store.get_user(&session.user_id).await {
+            Ok(user) => user,
+            Err(UserStoreError::UserNotFound) => return self.invalidate_session(key).await,
+            Err(e) => return Err(TokenError::Failed(format!("failed to get user: {e}"))),
+        };
+        if user.disabled
+            || session.user_disabled_counter != user.disabled_counter
+            || session.user_sessions_counter != user.sessions_counter
+        {
+            return self.invalidate_session(key).await;
+        }
+        if self.session_config.cache_expiration > 0 {
+            self.ports
+                .cache
+                .set(
+                    key,
+                    session.encode_cached(),
+                    self.session_config.cache_expiration,
+                )
+                .await
+                .map_err(|e| TokenError::Failed(format!("failed to cache session: {e}")))?;
+        }
+        Ok(Validated {
+            session,
+            user: Some(user),
+        })
+    }
+
+    /// Reads the cached copy: `Ok(None)` on a miss.
+    async fn cached_session(&self, key: &str) -> Result<Option<Session>, TokenError> {
+        match self.ports.cache.get(key).await {
+            Ok(value) => Ok(Some(Session::decode_cached(&value)?)),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(TokenError::Failed(format!("cache get failed: {e}"))),
+        }
+    }
+
+    /// UPDATE_ACTIVITY (spec §2.3): conditional write of `token_last_verified_at`.
+    async fn update_session_activity(&self, key: &str, now: Millis) -> Result<(), ActivityError> {
+        let entry = match self.ports.main_storage.get(key).await {
+            Ok(entry) => entry,
+            Err(StorageError::NotFound) => return Err(ActivityError::Conflict),
+            Err(e) => {
+                return Err(ActivityError::Failed(format!(
+                    "main storage get failed: {e}"
+                )))
+            }
+        };
+        let mut session = Session::decode(&entry.value)
+            .map_err(|e| ActivityError::Failed(e.to_string()))?;
+        if session.token_last_verified_at * 1000 > now {
+            return Err(ActivityError::Conflict);
+        }
+        session.token_last_verified_at = seconds(now);
+        match self
+            .ports
+            .main_storage
+            .update(
+                key,
+                session.encode(),
+                now + self.session_config.inactivity_timeout,
+                entry.counter,
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StorageError::NotFound) => Err(ActivityError::Conflict),
+            Err(e) => Err(ActivityError::Failed(format!(
+                "main storage update failed: {e}"
+            ))),
+        }
+    }
+
+    /// Runs the activity update when due. Returns whether it wrote.
+    async fn refresh_session_activity(&self, key: &str, session: &Session) -> Result<bool, TokenError> {
+        let now = self.now();
+        if now - session.token_last_verified_at * 1000 < self.session_config.activity_check_interval {
+            return Ok(false);
+        }
+        match self.update_session_activity(key, now).await {
+            Ok(()) => Ok(true),
+            Err(ActivityError::Conflict) => Ok(false),
+            Err(ActivityError::Failed(message)) => Err(TokenError::Failed(message)),
+        }
+    }
+
+    /// VALIDATE_SESSION (session only): a fresh cache hit skips every user check.
+    pub(crate) async fn validate_session(&self, token: &str) -> Result<Session, TokenError> {
+        let parsed = crypto::parse_token(token).ok_or(TokenError::Invalid)?;
+        let key = session_key(parsed.id);
+        let mut session = match self.cached_session(&key).await? {
+            Some(cached) if !self.is_session_expired(&cached, self.now()) => cached,
+            Some(_) => {
+                self.delete_cached_session(&key).await?;
+                self.validate_session_in_main_storage(&key).await?.session
+            }
+            None => self.validate_session_in_main_storage(&key).await?.session,
+        };
+        if !crypto::verify_secret(parsed.secret, &session.secret_hash) {
+            return Err(TokenError::Invalid);
+        }
+        let now = self.now();
+        if self.refresh_session_activity(&key, &session).await? {
+            session.token_last_verified_at = seconds(now);
+            self.delete_cached_session(&key).await?;
+        }
+        Ok(session)
+    }
+
+    /// VALIDATE_SESSION_AND_USER: a cache hit still fetches the user (existence, disabled flag).
+    pub(crate) async fn validate_session_and_user(
+        &self,
+        token: &str,
+    ) -> Result<(Session, User), TokenError> {
+        let parsed = crypto::parse_token(token).ok_or(TokenError::Invalid)?;
+        let key = session_key(parsed.id);
+        let validated = match self.cached_session(&key).await? {
+            Some(cached) if !self.is_session_expired(&cached, self.now()) => {
+                match self.ports.user_store.get_user(&cached.user_id).await {
+                    Ok(user) if !user.disabled => Validated {
+                        session: cached,
+                        user: Some(user),
+                    },
+                    Ok(_) | Err(UserStoreError::UserNotFound) => {
+                        // KEEP: only the cache entry goes; main storage is left as it is.
+                        self.delete_cached_session(&key).await?;
+                        return Err(TokenError::Invalid);
+                    }
+                    Err(e) => return Err(TokenError::Failed(format!("failed to get user: {e}"))),
+                }
+            }
+            Some(_) => {
+                // FIX-5: the expired cached copy goes, then the main path as on a miss.
+                self.delete_cached_session(&key).await?;
+                self.validate_session_in_main_storage(&key).await?
+            }
+            None => self.validate_session_in_main_storage(&key).await?,
+        };
+        let Validated { session, user } = validated;
+        let user = user.expect("both validation paths yield the user");
+        if !crypto::verify_secret(parsed.secret, &session.secret_hash) {
+            return Err(TokenError::Invalid);
+        }
+        // The cached copy is left stale, as in the reference; it never outlives its TTL.
+        self.refresh_session_activity(&key, &session).await?;
+        Ok((session, user))
+    }
+
+    pub(crate) async fn get_session(&self, session_token: &str) -> ActionResult {
+        let session = self
+            .validate_session(session_token)
+            .await
+            .map_err(|e| e.into_failure(INVALID))?;
+        let mut values = Values::new();
+        values.insert("session".into(), self.session_model(&session));
+        Ok(values)
+    }
+
+    pub(crate) async fn delete_session(&self, session_token: &str) -> ActionResult {
+        let session = self
+            .validate_session(session_token)
+            .await
+            .map_err(|e| e.into_failure(INVALID))?;
+        self.delete_session_entries(&session_key(&session.id))
+            .await
+            .map_err(|e| e.into_failure(INVALID))?;
+        Ok(Values::new())
+    }
+
+    pub(crate) async fn delete_all_sessions(&self, session_token: &str) -> ActionResult {
+        let (session, user) = self
+            .validate_session_and_user(session_token)
+            .await
+            .map_err(|e| e.into_failure(INVALID))?;
+        self.ports
+            .user_store
+            .increment_user_sessions_counter(&session.user_id, user.sessions_counter)
+            .await
+            .map_err(|e| {
+                Failure::Internal(format!("failed to increment user sessions counter: {e}"))
+            })?;
+        Ok(Values::new())
+    }
+
+    /// Session-only validation mapped to the action result codes.
+    pub(crate) async fn require_session(&self, session_token: &str) -> Result<Session, Failure> {
+        self.validate_session(session_token)
+            .await
+            .map_err(|e| e.into_failure(INVALID))
+    }
+
+    /// Session-and-user validation mapped to the action result codes.
+    pub(crate) async fn require_session_and_user(
+        &self,
+        session_token: &str,
+    ) -> Result<(Session, User), Failure> {
+        self.validate_session_and_user(session_token)
+            .await
+            .map_err(|e| e.into_failure(INVALID))
+    }
+
+    /// Used by flows that only need to log a failed notification.
+    pub(crate) fn log_failed_notification(&self, invocation: &Invocation, what: &str, e: String) {
+        self.log(invocation, &format!("failed to send {what}: {e}"));
+    }
+}

@@ -1,0 +1,208 @@
+//! Sign-in (spec §3.2): email address, password, then a session.
+
+use super::{
+    is_valid_email_address, seconds, timestamp, user_store_failure, ActionResult, Entity, Failure,
+    Invocation, UserEntity, Values,
+};
+use crate::crypto;
+use crate::encoding::{DecodeError, SequenceReader, SequenceWriter};
+use crate::ports::{Millis, StorageError, User, UserStoreError};
+use crate::rate_limit::Bucket;
+use crate::server::Server;
+use serde_json::{json, Value};
+
+const INVALID: &str = "invalid_signin_token";
+
+/// A sign-in attempt, stored under `aaac.<id>` for 10 minutes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Signin {
+    pub id: String,
+    pub user_id: String,
+    pub secret_hash: Vec<u8>,
+    pub user_first_factor_verified: bool,
+    pub user_password_hash_counter: i32,
+    pub user_disabled_counter: i32,
+    pub created_at: i64,
+}
+
+impl Entity for Signin {
+    const KEY_PREFIX: &'static str = "aaac.";
+    const LIFETIME: Millis = 10 * 60 * 1000;
+    const EXPIRED_AT_BOUNDARY: bool = true;
+
+    fn decode(value: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = SequenceReader::new(value);
+        Ok(Self {
+            id: r.string()?,
+            user_id: r.string()?,
+            secret_hash: r.byte_vec()?,
+            user_first_factor_verified: r.bool()?,
+            user_password_hash_counter: r.int32()?,
+            user_disabled_counter: r.int32()?,
+            created_at: r.int64()?,
+        })
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        SequenceWriter::new()
+            .string(&self.id)
+            .string(&self.user_id)
+            .bytes(&self.secret_hash)
+            .bool(self.user_first_factor_verified)
+            .int32(self.user_password_hash_counter)
+            .int32(self.user_disabled_counter)
+            .int64(self.created_at)
+            .finish()
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn secret_hash(&self) -> &[u8] {
+        &self.secret_hash
+    }
+    fn created_at(&self) -> i64 {
+        self.created_at
+    }
+}
+
+impl UserEntity for Signin {
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+    fn counters_match(&self, user: &User) -> bool {
+        self.user_password_hash_counter == user.password_hash_counter
+            && self.user_disabled_counter == user.disabled_counter
+    }
+}
+
+impl Signin {
+    fn model(&self) -> Value {
+        json!({
+            "id": self.id,
+            "user_id": self.user_id,
+            "user_first_factor_verified": self.user_first_factor_verified,
+            "created_at": timestamp(self.created_at),
+            "expires_at": timestamp(self.created_at + Self::LIFETIME / 1000),
+        })
+    }
+}
+
+impl Server {
+    async fn validate_signin(&self, token: &str) -> Result<(Signin, User), Failure> {
+        self.validate_user_entity_token::<Signin>(token)
+            .await
+            .map_err(|e| e.into_failure(INVALID))
+    }
+
+    pub(crate) async fn create_signin(&self, user_email_address: &str) -> ActionResult {
+        if !is_valid_email_address(user_email_address) {
+            return Err(Failure::Code("invalid_email_address"));
+        }
+        let user = match self
+            .ports
+            .user_store
+            .get_user_by_email_address(user_email_address)
+            .await
+        {
+            Ok(user) => user,
+            Err(UserStoreError::UserNotFound) => return Err(Failure::Code("user_not_found")),
+            Err(e) => return Err(user_store_failure("failed to get user by email address", e)),
+        };
+        if user.disabled {
+            return Err(Failure::Code("user_disabled"));
+        }
+        let secret = crypto::generate_secret();
+        let signin = Signin {
+            id: crypto::generate_id(),
+            user_id: user.id,
+            secret_hash: crypto::hash_secret(&secret),
+            user_first_factor_verified: false,
+            user_password_hash_counter: user.password_hash_counter,
+            user_disabled_counter: user.disabled_counter,
+            created_at: seconds(self.now()),
+        };
+        self.store_new_entity(&signin).await?;
+        let mut values = Values::new();
+        values.insert("signin".into(), signin.model());
+        values.insert(
+            "signin_token".into(),
+            crypto::format_token(&signin.id, &secret).into(),
+        );
+        Ok(values)
+    }
+
+    pub(crate) async fn get_signin(&self, signin_token: &str) -> ActionResult {
+        let (signin, _) = self.validate_signin(signin_token).await?;
+        let mut values = Values::new();
+        values.insert("signin".into(), signin.model());
+        Ok(values)
+    }
+
+    pub(crate) async fn delete_signin(&self, signin_token: &str) -> ActionResult {
+        let (signin, _) = self.validate_signin(signin_token).await?;
+        self.delete_entity_on_request(&Signin::key_for(&signin.id), INVALID)
+            .await
+    }
+
+    pub(crate) async fn verify_signin_user_password(
+        &self,
+        signin_token: &str,
+        password: &str,
+    ) -> ActionResult {
+        let (signin, user) = self.validate_signin(signin_token).await?;
+        if signin.user_first_factor_verified {
+            return Err(Failure::Code("user_first_factor_already_verified"));
+        }
+        self.consume_token(Bucket::VerifyUserPassword, &user.id)
+            .await?;
+        self.verify_user_password(&user, password).await?;
+        self.update_entity_flag::<Signin>(
+            &signin.id,
+            |s| s.user_first_factor_verified,
+            |s| s.user_first_factor_verified = true,
+        )
+        .await?;
+        Ok(Values::new())
+    }
+
+    pub(crate) async fn complete_signin(
+        &self,
+        invocation: &Invocation,
+        signin_token: &str,
+    ) -> ActionResult {
+        let (signin, user) = self.validate_signin(signin_token).await?;
+        if !signin.user_first_factor_verified {
+            return Err(Failure::Code("user_first_factor_not_verified"));
+        }
+        // FIX-10: spend the one-time signin before creating the session, so exactly one of
+        // several concurrent completes wins.
+        match self
+            .ports
+            .main_storage
+            .delete(&Signin::key_for(&signin.id))
+            .await
+        {
+            Ok(()) => {}
+            Err(StorageError::NotFound) => return Err(Failure::Code(INVALID)),
+            Err(e) => return Err(Failure::Internal(format!("failed to delete signin: {e}"))),
+        }
+        let (session, session_token) = self
+            .create_session(&user.id, user.disabled_counter, user.sessions_counter)
+            .await
+            .map_err(|e| Failure::Internal(format!("failed to create session: {e}")))?;
+        if let Err(e) = self
+            .ports
+            .email_sender
+            .send_user_signed_in_notification(
+                &user.email_address,
+                &user.display_name,
+                session.created_at * 1000,
+            )
+            .await
+        {
+            self.log_failed_notification(invocation, "signed-in notification", e);
+        }
+        Ok(self.session_values(&session, session_token))
+    }
+}

@@ -1,0 +1,210 @@
+//! Password rules and algorithms: the length rule, the breached-password range check, Argon2id with
+//! parameters named in its id, and the semaphore that bounds concurrent hashing (spec §8).
+
+use crate::ports::PasswordHashAlgorithm;
+use async_trait::async_trait;
+use sha1::{Digest, Sha1};
+use std::rc::Rc;
+use tokio::sync::Semaphore;
+
+/// Spec §8.1: between 10 and 100 Unicode code points inclusive; bytes do not matter.
+pub fn is_valid_password_length(password: &str) -> bool {
+    (10..=100).contains(&password.chars().count())
+}
+
+/// Lowercase hex SHA-1 of the password, as the Pwned Passwords range API expects.
+pub fn pwned_sha1_hex(password: &str) -> String {
+    Sha1::digest(password.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether a range-API response body lists the password's SHA-1 (`sha1_hex` is the full 40-char hex).
+/// Each line is `<35 hex suffix>:<count>`; lines shorter than 35 characters are ignored (FIX-9).
+pub fn pwned_range_contains(body: &str, sha1_hex: &str) -> bool {
+    let suffix = &sha1_hex[5..];
+    body.split(['\n', '\r']).any(|line| {
+        line.get(..35)
+            .is_some_and(|candidate| candidate.eq_ignore_ascii_case(suffix))
+    })
+}
+
+/// Argon2id whose parameters are part of its id: `argon2id.<memory KiB>.<iterations>.<parallelism>.<output length>`.
+#[derive(Debug, Clone)]
+pub struct Argon2id {
+    id: String,
+    params: argon2::Params,
+    output_len: usize,
+}
+
+/// Default for user passwords: 64 MiB, 3 iterations, 1 lane, 32-byte output.
+pub const DEFAULT_USER_PASSWORD_ALGORITHM: &str = "argon2id.65536.3.1.32";
+/// Default for temporary passwords: 16 MiB, 3 iterations, 1 lane, 32-byte output.
+pub const DEFAULT_TEMPORARY_PASSWORD_ALGORITHM: &str = "argon2id.16384.3.1.32";
+
+impl Argon2id {
+    pub fn new(
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+        output_len: usize,
+    ) -> Result<Self, String> {
+        let params = argon2::Params::new(memory_kib, iterations, parallelism, Some(output_len))
+            .map_err(|e| format!("invalid argon2id parameters: {e}"))?;
+        Ok(Self {
+            id: format!("argon2id.{memory_kib}.{iterations}.{parallelism}.{output_len}"),
+            params,
+            output_len,
+        })
+    }
+
+    /// Parses an id such as `argon2id.65536.3.1.32`.
+    pub fn from_id(id: &str) -> Result<Self, String> {
+        let mut parts = id.split('.');
+        if parts.next() != Some("argon2id") {
+            return Err(format!(
+                "unsupported password hash algorithm \"{id}\": expected argon2id.<memory KiB>.<iterations>.<parallelism>.<output length>"
+            ));
+        }
+        let numbers: Vec<&str> = parts.collect();
+        if numbers.len() != 4 {
+            return Err(format!(
+                "invalid algorithm id \"{id}\": expected argon2id.<memory KiB>.<iterations>.<parallelism>.<output length>"
+            ));
+        }
+        let number = |s: &str| {
+            s.parse::<u32>()
+                .map_err(|_| format!("invalid algorithm id \"{id}\": \"{s}\" is not a number"))
+        };
+        let algorithm = Self::new(
+            number(numbers[0])?,
+            number(numbers[1])?,
+            number(numbers[2])?,
+            number(numbers[3])? as usize,
+        )?;
+        if algorithm.id != id {
+            return Err(format!(
+                "invalid algorithm id \"{id}\": write numbers without leading zeros"
+            ));
+        }
+        Ok(algorithm)
+    }
+
+    pub fn memory_kib(&self) -> u32 {
+        self.params.m_cost()
+    }
+
+    /// Synchronous hash, for callers (benchmarks, tests) outside the async server.
+    pub fn hash_sync(&self, password: &[u8], salt: &[u8]) -> Result<Vec<u8>, String> {
+        let hasher = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            self.params.clone(),
+        );
+        let mut output = vec![0u8; self.output_len];
+        hasher
+            .hash_password_into(password, salt, &mut output)
+            .map_err(|e| format!("argon2id hashing failed: {e}"))?;
+        Ok(output)
+    }
+}
+
+#[async_trait(?Send)]
+impl PasswordHashAlgorithm for Argon2id {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn salt_size(&self) -> usize {
+        16
+    }
+
+    async fn hash(&self, password: &str, salt: &[u8]) -> Result<Vec<u8>, String> {
+        self.hash_sync(password.as_bytes(), salt)
+    }
+}
+
+/// Bounds how many password hashes run at once (spec §8.4): waiting callers queue in FIFO order,
+/// none fail. With synchronous hashing in one isolate it rarely waits; with offloaded hashing it
+/// keeps memory bounded.
+pub struct HashingLimiter {
+    semaphore: Semaphore,
+}
+
+impl HashingLimiter {
+    pub fn new(max_concurrent: usize) -> Self {
+        Self {
+            semaphore: Semaphore::new(max_concurrent),
+        }
+    }
+
+    pub async fn hash(
+        &self,
+        algorithm: &Rc<dyn PasswordHashAlgorithm>,
+        password: &str,
+        salt: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        // The semaphore is never closed, so acquiring cannot fail.
+        let _permit = self
+            .semaphore
+            .acquire()
+            .await
+            .map_err(|_| "password hashing semaphore closed".to_string())?;
+        algorithm.hash(password, salt).await
+    }
+
+    pub fn available_permits(&self) -> usize {
+        self.semaphore.available_permits()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_counts_code_points() {
+        assert!(!is_valid_password_length("123456789"));
+        assert!(is_valid_password_length("1234567890"));
+        assert!(is_valid_password_length("éééééééééé"));
+        assert!(is_valid_password_length(&"x".repeat(100)));
+        assert!(!is_valid_password_length(&"x".repeat(101)));
+        assert!(!is_valid_password_length(&"é".repeat(101)));
+    }
+
+    #[test]
+    fn range_lines_match_case_insensitively_and_skip_short_lines() {
+        let hash = pwned_sha1_hex("password123");
+        assert_eq!(hash.len(), 40);
+        let suffix = hash[5..].to_uppercase();
+        let body = format!("0018A45C4D1DEF81644B54AB7F969B88D65:1\r\nshort\r\n{suffix}:12345\r\n");
+        assert!(pwned_range_contains(&body, &hash));
+        assert!(!pwned_range_contains("0018A45C4D1DEF81644B54AB7F969B88D65:1\n", &hash));
+        assert!(!pwned_range_contains("", &hash));
+        assert!(!pwned_range_contains("é\né", &hash));
+    }
+
+    #[test]
+    fn argon2id_ids_round_trip() {
+        let a = Argon2id::from_id("argon2id.65536.3.1.32").unwrap();
+        assert_eq!(a.id(), "argon2id.65536.3.1.32");
+        assert_eq!(a.memory_kib(), 65536);
+        assert!(Argon2id::from_id("argon2i.65536.3.1.32").is_err());
+        assert!(Argon2id::from_id("argon2id.65536.3.1").is_err());
+        assert!(Argon2id::from_id("argon2id.x.3.1.32").is_err());
+        assert!(Argon2id::from_id("argon2id.065536.3.1.32").is_err());
+        assert!(Argon2id::from_id("argon2id.1.3.1.32").is_err());
+    }
+
+    #[test]
+    fn argon2id_matches_rfc9106_style_reference() {
+        // Small parameters keep the test fast; output is deterministic for fixed inputs.
+        let a = Argon2id::from_id("argon2id.64.1.1.32").unwrap();
+        let h1 = a.hash_sync(b"password", b"somesaltsomesalt").unwrap();
+        let h2 = a.hash_sync(b"password", b"somesaltsomesalt").unwrap();
+        assert_eq!(h1, h2);
+        assert_eq!(h1.len(), 32);
+        assert_ne!(h1, a.hash_sync(b"passwore", b"somesaltsomesalt").unwrap());
+    }
+}
