@@ -1,1 +1,521 @@
-//! Configuration placeholder; filled below.
+//! Deployment configuration from Worker vars and secrets: every variable, its default and its error
+//! message in one place. Parsed once per isolate; errors name the variable at fault.
+
+use crate::endpoint::{ActionFilter, ACTIONS};
+use crate::password::{
+    Argon2id, DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, DEFAULT_USER_PASSWORD_ALGORITHM,
+};
+use crate::server::SessionConfig;
+
+/// One documented variable.
+pub struct Variable {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Every variable the Worker reads (README and SECURITY.md are written from this table).
+pub static VARIABLES: &[Variable] = &[
+    Variable { name: "ACTION_INVOCATION_ENDPOINT_SECRET", default: "(required secret)", meaning: "Bearer secret callers must send; compared in constant time" },
+    Variable { name: "ALLOW_UNAUTHENTICATED_ENDPOINT", default: "false", meaning: "true serves without a secret (local development only)" },
+    Variable { name: "ACTION_BLOCKLIST", default: "(empty)", meaning: "comma-separated actions refused with 400" },
+    Variable { name: "ACTION_ALLOWLIST", default: "(empty = all)", meaning: "comma-separated actions, all others refused with 400" },
+    Variable { name: "SESSION_INACTIVITY_TIMEOUT_SECONDS", default: "2592000", meaning: "sessions unused this long are invalid" },
+    Variable { name: "SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS", default: "60", meaning: "minimum interval between activity writes" },
+    Variable { name: "SESSION_CACHE_EXPIRATION_SECONDS", default: "60", meaning: "KV cache TTL; 0 = no cache, otherwise at least 60" },
+    Variable { name: "SESSION_EXPIRATION_SECONDS", default: "(unset = none)", meaning: "absolute session lifetime" },
+    Variable { name: "PASSWORD_HASH_ALGORITHMS", default: DEFAULT_USER_PASSWORD_ALGORITHM, meaning: "comma list of argon2id ids; the first hashes new passwords" },
+    Variable { name: "TEMPORARY_PASSWORD_HASH_ALGORITHM", default: DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, meaning: "argon2id id for reset temporary passwords" },
+    Variable { name: "MAX_CONCURRENT_PASSWORD_HASHING", default: "1", meaning: "hashes running at once per isolate" },
+    Variable { name: "USER_STORE", default: "d1", meaning: "d1 or user_server" },
+    Variable { name: "USER_SERVER_URL", default: "(none)", meaning: "user server endpoint (unless a USER_SERVER service binding exists)" },
+    Variable { name: "USER_SERVER_SECRET", default: "(none)", meaning: "bearer secret sent to the user server" },
+    Variable { name: "EMAIL_PROVIDER", default: "(required)", meaning: "log, webhook, resend, postmark or service" },
+    Variable { name: "EMAIL_WEBHOOK_URL", default: "(none)", meaning: "webhook provider endpoint" },
+    Variable { name: "EMAIL_WEBHOOK_SECRET", default: "(none)", meaning: "bearer secret sent to the webhook" },
+    Variable { name: "RESEND_API_KEY", default: "(none)", meaning: "Resend API key (secret)" },
+    Variable { name: "RESEND_API_URL", default: crate::adapters::email::DEFAULT_RESEND_API_URL, meaning: "Resend API base URL" },
+    Variable { name: "POSTMARK_SERVER_TOKEN", default: "(none)", meaning: "Postmark server token (secret)" },
+    Variable { name: "POSTMARK_API_URL", default: crate::adapters::email::DEFAULT_POSTMARK_API_URL, meaning: "Postmark API base URL" },
+    Variable { name: "EMAIL_FROM", default: "(none)", meaning: "sender address for resend and postmark" },
+    Variable { name: "APP_NAME", default: "Faroe", meaning: "application name used in email bodies" },
+    Variable { name: "PASSWORD_BREACH_CHECK", default: "on", meaning: "off disables the Pwned Passwords check" },
+    Variable { name: "PWNED_PASSWORDS_URL", default: crate::adapters::pwned::DEFAULT_PWNED_PASSWORDS_URL, meaning: "Pwned Passwords range API base URL" },
+    Variable { name: "IP_RATE_LIMIT_PER_MINUTE", default: "0 (off)", meaning: "per-IP token bucket refill for create_signup, create_signin, create_user_password_reset" },
+    Variable { name: "IP_RATE_LIMIT_BURST", default: "10", meaning: "per-IP bucket capacity" },
+    Variable { name: "TURNSTILE_SECRET_KEY", default: "(none = /captcha disabled)", meaning: "Turnstile secret; enables POST /captcha" },
+    Variable { name: "TURNSTILE_SITEVERIFY_URL", default: DEFAULT_TURNSTILE_SITEVERIFY_URL, meaning: "Turnstile siteverify endpoint" },
+];
+
+pub const DEFAULT_TURNSTILE_SITEVERIFY_URL: &str =
+    "https://challenges.cloudflare.com/turnstile/v0/siteverify";
+
+/// A configuration error that names the variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "configuration error in {}: {}",
+            self.variable, self.problem
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserStoreConfig {
+    D1,
+    /// `url` may be absent when a `USER_SERVER` service binding is used.
+    UserServer {
+        url: Option<String>,
+        secret: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailConfig {
+    Log,
+    Webhook {
+        url: String,
+        secret: Option<String>,
+    },
+    Resend {
+        api_url: String,
+        api_key: String,
+        from: String,
+    },
+    Postmark {
+        api_url: String,
+        server_token: String,
+        from: String,
+    },
+    Service,
+}
+
+/// Per-IP abuse limit for the unauthenticated entry points (off when `per_minute == 0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub endpoint_secret: Option<String>,
+    pub allow_unauthenticated_endpoint: bool,
+    pub action_filter: ActionFilter,
+    pub session: SessionConfig,
+    pub user_password_algorithms: Vec<Argon2id>,
+    pub temporary_password_algorithm: Argon2id,
+    pub max_concurrent_password_hashing: usize,
+    pub user_store: UserStoreConfig,
+    pub email: EmailConfig,
+    pub app_name: String,
+    /// `None` when the breach check is off.
+    pub pwned_passwords_url: Option<String>,
+    pub ip_rate_limit: IpRateLimit,
+    pub turnstile_secret_key: Option<String>,
+    pub turnstile_siteverify_url: String,
+}
+
+fn seconds_var(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: i64,
+) -> Result<i64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0 && *n <= 10 * 365 * 24 * 3600)
+            .ok_or_else(|| error(name, format!("\"{v}\" is not a whole number of seconds"))),
+    }
+}
+
+fn action_list(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = get(name) else {
+        return Ok(Vec::new());
+    };
+    let mut list = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !ACTIONS.iter().any(|a| a.name == item) {
+            return Err(error(name, format!("\"{item}\" is not a Faroe action")));
+        }
+        list.push(item.to_string());
+    }
+    Ok(list)
+}
+
+fn required(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+    why: &str,
+) -> Result<String, ConfigError> {
+    get(name).ok_or_else(|| error(name, format!("is required {why}")))
+}
+
+fn boolean(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("true" | "on" | "1") => Ok(true),
+        Some("false" | "off" | "0") => Ok(false),
+        Some(other) => Err(error(
+            name,
+            format!("\"{other}\" is not on/off (true/false)"),
+        )),
+    }
+}
+
+impl Config {
+    /// Reads every variable through `get` (empty strings count as unset).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = move |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let get: &dyn Fn(&str) -> Option<String> = &get;
+
+        let blocklist = action_list(get, "ACTION_BLOCKLIST")?;
+        let allowlist = action_list(get, "ACTION_ALLOWLIST")?;
+        let action_filter = match (blocklist.is_empty(), allowlist.is_empty()) {
+            (true, true) => ActionFilter::AllowAll,
+            (false, true) => ActionFilter::Blocklist(blocklist),
+            (true, false) => ActionFilter::Allowlist(allowlist),
+            (false, false) => {
+                return Err(error(
+                    "ACTION_ALLOWLIST",
+                    "set either ACTION_BLOCKLIST or ACTION_ALLOWLIST, not both",
+                ))
+            }
+        };
+
+        let inactivity = seconds_var(get, "SESSION_INACTIVITY_TIMEOUT_SECONDS", 30 * 24 * 3600)?;
+        if inactivity == 0 {
+            return Err(error(
+                "SESSION_INACTIVITY_TIMEOUT_SECONDS",
+                "must be greater than 0",
+            ));
+        }
+        let activity = seconds_var(get, "SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS", 60)?;
+        if activity == 0 {
+            return Err(error(
+                "SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS",
+                "must be greater than 0",
+            ));
+        }
+        let cache = seconds_var(get, "SESSION_CACHE_EXPIRATION_SECONDS", 60)?;
+        if cache != 0 && cache < 60 {
+            return Err(error(
+                "SESSION_CACHE_EXPIRATION_SECONDS",
+                "must be 0 (no cache) or at least 60 (the KV minimum TTL)",
+            ));
+        }
+        let expiration = seconds_var(get, "SESSION_EXPIRATION_SECONDS", 0)?;
+
+        let algorithms_raw = get("PASSWORD_HASH_ALGORITHMS")
+            .unwrap_or_else(|| DEFAULT_USER_PASSWORD_ALGORITHM.to_string());
+        let mut user_password_algorithms = Vec::new();
+        for id in algorithms_raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            user_password_algorithms
+                .push(Argon2id::from_id(id).map_err(|e| error("PASSWORD_HASH_ALGORITHMS", e))?);
+        }
+        if user_password_algorithms.is_empty() {
+            return Err(error("PASSWORD_HASH_ALGORITHMS", "names no algorithm"));
+        }
+        let temporary_password_algorithm = Argon2id::from_id(
+            &get("TEMPORARY_PASSWORD_HASH_ALGORITHM")
+                .unwrap_or_else(|| DEFAULT_TEMPORARY_PASSWORD_ALGORITHM.to_string()),
+        )
+        .map_err(|e| error("TEMPORARY_PASSWORD_HASH_ALGORITHM", e))?;
+        let max_concurrent_password_hashing = match get("MAX_CONCURRENT_PASSWORD_HASHING") {
+            None => 1,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| {
+                    error(
+                        "MAX_CONCURRENT_PASSWORD_HASHING",
+                        format!("\"{v}\" is not 1..64"),
+                    )
+                })?,
+        };
+
+        let user_store = match get("USER_STORE").as_deref().unwrap_or("d1") {
+            "d1" => UserStoreConfig::D1,
+            "user_server" => UserStoreConfig::UserServer {
+                url: get("USER_SERVER_URL"),
+                secret: get("USER_SERVER_SECRET"),
+            },
+            other => {
+                return Err(error(
+                    "USER_STORE",
+                    format!("\"{other}\" is not d1 or user_server"),
+                ))
+            }
+        };
+
+        let email = match get("EMAIL_PROVIDER").as_deref() {
+            None => {
+                return Err(error(
+                    "EMAIL_PROVIDER",
+                    "is required: log (development only), webhook, resend, postmark or service",
+                ))
+            }
+            Some("log") => EmailConfig::Log,
+            Some("webhook") => EmailConfig::Webhook {
+                url: required(get, "EMAIL_WEBHOOK_URL", "when EMAIL_PROVIDER=webhook")?,
+                secret: get("EMAIL_WEBHOOK_SECRET"),
+            },
+            Some("resend") => EmailConfig::Resend {
+                api_url: get("RESEND_API_URL")
+                    .unwrap_or_else(|| crate::adapters::email::DEFAULT_RESEND_API_URL.into()),
+                api_key: required(get, "RESEND_API_KEY", "when EMAIL_PROVIDER=resend")?,
+                from: required(get, "EMAIL_FROM", "when EMAIL_PROVIDER=resend")?,
+            },
+            Some("postmark") => EmailConfig::Postmark {
+                api_url: get("POSTMARK_API_URL")
+                    .unwrap_or_else(|| crate::adapters::email::DEFAULT_POSTMARK_API_URL.into()),
+                server_token: required(
+                    get,
+                    "POSTMARK_SERVER_TOKEN",
+                    "when EMAIL_PROVIDER=postmark",
+                )?,
+                from: required(get, "EMAIL_FROM", "when EMAIL_PROVIDER=postmark")?,
+            },
+            Some("service") => EmailConfig::Service,
+            Some(other) => {
+                return Err(error(
+                    "EMAIL_PROVIDER",
+                    format!("\"{other}\" is not log, webhook, resend, postmark or service"),
+                ))
+            }
+        };
+
+        let pwned_passwords_url = if boolean(get, "PASSWORD_BREACH_CHECK", true)? {
+            Some(
+                get("PWNED_PASSWORDS_URL")
+                    .unwrap_or_else(|| crate::adapters::pwned::DEFAULT_PWNED_PASSWORDS_URL.into()),
+            )
+        } else {
+            None
+        };
+
+        let per_minute = match get("IP_RATE_LIMIT_PER_MINUTE") {
+            None => 0,
+            Some(v) => v.trim().parse::<u32>().map_err(|_| {
+                error(
+                    "IP_RATE_LIMIT_PER_MINUTE",
+                    format!("\"{v}\" is not a whole number"),
+                )
+            })?,
+        };
+        let burst = match get("IP_RATE_LIMIT_BURST") {
+            None => 10,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=255).contains(n))
+                .ok_or_else(|| error("IP_RATE_LIMIT_BURST", format!("\"{v}\" is not 1..255")))?,
+        };
+
+        Ok(Self {
+            endpoint_secret: get("ACTION_INVOCATION_ENDPOINT_SECRET"),
+            allow_unauthenticated_endpoint: boolean(get, "ALLOW_UNAUTHENTICATED_ENDPOINT", false)?,
+            action_filter,
+            session: SessionConfig {
+                inactivity_timeout: inactivity * 1000,
+                activity_check_interval: activity * 1000,
+                expiration: expiration * 1000,
+                cache_expiration: cache * 1000,
+            },
+            user_password_algorithms,
+            temporary_password_algorithm,
+            max_concurrent_password_hashing,
+            user_store,
+            email,
+            app_name: get("APP_NAME").unwrap_or_else(|| "Faroe".into()),
+            pwned_passwords_url,
+            ip_rate_limit: IpRateLimit { per_minute, burst },
+            turnstile_secret_key: get("TURNSTILE_SECRET_KEY"),
+            turnstile_siteverify_url: get("TURNSTILE_SITEVERIFY_URL")
+                .unwrap_or_else(|| DEFAULT_TURNSTILE_SITEVERIFY_URL.into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[("EMAIL_PROVIDER", "log")]).unwrap();
+        assert_eq!(c.session, SessionConfig::default());
+        assert_eq!(c.max_concurrent_password_hashing, 1);
+        assert_eq!(c.user_store, UserStoreConfig::D1);
+        assert!(!c.allow_unauthenticated_endpoint);
+        assert!(c.endpoint_secret.is_none());
+        assert_eq!(c.action_filter, ActionFilter::AllowAll);
+        assert_eq!(
+            c.pwned_passwords_url.as_deref(),
+            Some("https://api.pwnedpasswords.com")
+        );
+        use crate::ports::PasswordHashAlgorithm;
+        assert_eq!(c.user_password_algorithms[0].id(), "argon2id.65536.3.1.32");
+        assert_eq!(c.temporary_password_algorithm.id(), "argon2id.16384.3.1.32");
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "EMAIL_PROVIDER"),
+            (&[("EMAIL_PROVIDER", "smtp")], "EMAIL_PROVIDER"),
+            (&[("EMAIL_PROVIDER", "webhook")], "EMAIL_WEBHOOK_URL"),
+            (&[("EMAIL_PROVIDER", "resend")], "RESEND_API_KEY"),
+            (
+                &[
+                    ("EMAIL_PROVIDER", "log"),
+                    ("SESSION_CACHE_EXPIRATION_SECONDS", "30"),
+                ],
+                "SESSION_CACHE_EXPIRATION_SECONDS",
+            ),
+            (
+                &[
+                    ("EMAIL_PROVIDER", "log"),
+                    ("SESSION_INACTIVITY_TIMEOUT_SECONDS", "x"),
+                ],
+                "SESSION_INACTIVITY_TIMEOUT_SECONDS",
+            ),
+            (
+                &[
+                    ("EMAIL_PROVIDER", "log"),
+                    ("SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS", "0"),
+                ],
+                "SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS",
+            ),
+            (
+                &[
+                    ("EMAIL_PROVIDER", "log"),
+                    ("PASSWORD_HASH_ALGORITHMS", "bcrypt"),
+                ],
+                "PASSWORD_HASH_ALGORITHMS",
+            ),
+            (
+                &[
+                    ("EMAIL_PROVIDER", "log"),
+                    ("TEMPORARY_PASSWORD_HASH_ALGORITHM", "argon2id.1"),
+                ],
+                "TEMPORARY_PASSWORD_HASH_ALGORITHM",
+            ),
+            (
+                &[
+                    ("EMAIL_PROVIDER", "log"),
+                    ("MAX_CONCURRENT_PASSWORD_HASHING", "0"),
+                ],
+                "MAX_CONCURRENT_PASSWORD_HASHING",
+            ),
+            (
+                &[("EMAIL_PROVIDER", "log"), ("USER_STORE", "postgres")],
+                "USER_STORE",
+            ),
+            (
+                &[
+                    ("EMAIL_PROVIDER", "log"),
+                    ("ACTION_BLOCKLIST", "get_session,fly"),
+                ],
+                "ACTION_BLOCKLIST",
+            ),
+            (
+                &[
+                    ("EMAIL_PROVIDER", "log"),
+                    ("ACTION_BLOCKLIST", "get_session"),
+                    ("ACTION_ALLOWLIST", "get_session"),
+                ],
+                "ACTION_ALLOWLIST",
+            ),
+            (
+                &[
+                    ("EMAIL_PROVIDER", "log"),
+                    ("PASSWORD_BREACH_CHECK", "maybe"),
+                ],
+                "PASSWORD_BREACH_CHECK",
+            ),
+            (
+                &[
+                    ("EMAIL_PROVIDER", "log"),
+                    ("ALLOW_UNAUTHENTICATED_ENDPOINT", "yes"),
+                ],
+                "ALLOW_UNAUTHENTICATED_ENDPOINT",
+            ),
+        ];
+        for (vars, variable) in cases {
+            let e = parse(vars).unwrap_err();
+            assert_eq!(e.variable, *variable, "{vars:?}");
+            assert!(e.to_string().contains(variable));
+        }
+    }
+
+    #[test]
+    fn lists_and_overrides() {
+        let c = parse(&[
+            ("EMAIL_PROVIDER", "webhook"),
+            ("EMAIL_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+            ("ACTION_BLOCKLIST", " delete_all_sessions , get_session "),
+            ("SESSION_CACHE_EXPIRATION_SECONDS", "0"),
+            ("SESSION_EXPIRATION_SECONDS", "3600"),
+            (
+                "PASSWORD_HASH_ALGORITHMS",
+                "argon2id.19456.2.1.32,argon2id.65536.3.1.32",
+            ),
+            ("PASSWORD_BREACH_CHECK", "off"),
+            ("USER_STORE", "user_server"),
+            ("USER_SERVER_URL", "http://127.0.0.1:9/users"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.action_filter,
+            ActionFilter::Blocklist(vec!["delete_all_sessions".into(), "get_session".into()])
+        );
+        assert_eq!(c.session.cache_expiration, 0);
+        assert_eq!(c.session.expiration, 3_600_000);
+        assert_eq!(c.user_password_algorithms.len(), 2);
+        assert!(c.pwned_passwords_url.is_none());
+        assert!(matches!(c.user_store, UserStoreConfig::UserServer { .. }));
+    }
+}

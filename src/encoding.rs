@@ -81,10 +81,7 @@ impl<'a> SequenceReader<'a> {
         let mut len: u64 = 0;
         let mut shift = 0u32;
         loop {
-            let (&byte, rest) = self
-                .rest
-                .split_first()
-                .ok_or(DecodeError("missing item"))?;
+            let (&byte, rest) = self.rest.split_first().ok_or(DecodeError("missing item"))?;
             self.rest = rest;
             if shift >= 64 {
                 return Err(DecodeError("item length overflows"));

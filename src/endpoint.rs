@@ -64,45 +64,166 @@ const S: &str = "session_token";
 
 /// The 39 Faroe server actions (spec §3).
 pub static ACTIONS: &[ActionDef] = &[
-    ActionDef { name: "create_signup", params: &["email_address"] },
-    ActionDef { name: "get_signup", params: &["signup_token"] },
-    ActionDef { name: "delete_signup", params: &["signup_token"] },
-    ActionDef { name: "send_signup_email_address_verification_code", params: &["signup_token"] },
-    ActionDef { name: "verify_signup_email_address_verification_code", params: &["signup_token", "email_address_verification_code"] },
-    ActionDef { name: "set_signup_password", params: &["signup_token", "password"] },
-    ActionDef { name: "complete_signup", params: &["signup_token"] },
-    ActionDef { name: "create_signin", params: &["user_email_address"] },
-    ActionDef { name: "get_signin", params: &["signin_token"] },
-    ActionDef { name: "delete_signin", params: &["signin_token"] },
-    ActionDef { name: "verify_signin_user_password", params: &["signin_token", "password"] },
-    ActionDef { name: "complete_signin", params: &["signin_token"] },
-    ActionDef { name: "get_session", params: &[S] },
-    ActionDef { name: "delete_session", params: &[S] },
-    ActionDef { name: "delete_all_sessions", params: &[S] },
-    ActionDef { name: "create_user_email_address_update", params: &[S, "new_email_address"] },
-    ActionDef { name: "get_user_email_address_update", params: &[S, "user_email_address_update_token"] },
-    ActionDef { name: "delete_user_email_address_update", params: &[S, "user_email_address_update_token"] },
-    ActionDef { name: "send_user_email_address_update_email_address_verification_code", params: &[S, "user_email_address_update_token"] },
-    ActionDef { name: "verify_user_email_address_update_email_address_verification_code", params: &[S, "user_email_address_update_token", "email_address_verification_code"] },
-    ActionDef { name: "verify_user_email_address_update_user_password", params: &[S, "user_email_address_update_token", "password"] },
-    ActionDef { name: "complete_user_email_address_update", params: &[S, "user_email_address_update_token"] },
-    ActionDef { name: "create_user_password_update", params: &[S] },
-    ActionDef { name: "get_user_password_update", params: &[S, "user_password_update_token"] },
-    ActionDef { name: "delete_user_password_update", params: &[S, "user_password_update_token"] },
-    ActionDef { name: "verify_user_password_update_user_password", params: &[S, "user_password_update_token", "password"] },
-    ActionDef { name: "set_user_password_update_new_password", params: &[S, "user_password_update_token", "password"] },
-    ActionDef { name: "complete_user_password_update", params: &[S, "user_password_update_token"] },
-    ActionDef { name: "create_user_deletion", params: &[S] },
-    ActionDef { name: "get_user_deletion", params: &[S, "user_deletion_token"] },
-    ActionDef { name: "delete_user_deletion", params: &[S, "user_deletion_token"] },
-    ActionDef { name: "verify_user_deletion_user_password", params: &[S, "user_deletion_token", "password"] },
-    ActionDef { name: "complete_user_deletion", params: &[S, "user_deletion_token"] },
-    ActionDef { name: "create_user_password_reset", params: &["user_email_address"] },
-    ActionDef { name: "get_user_password_reset", params: &["user_password_reset_token"] },
-    ActionDef { name: "delete_user_password_reset", params: &["user_password_reset_token"] },
-    ActionDef { name: "verify_user_password_reset_temporary_password", params: &["user_password_reset_token", "temporary_password"] },
-    ActionDef { name: "set_user_password_reset_new_password", params: &["user_password_reset_token", "password"] },
-    ActionDef { name: "complete_user_password_reset", params: &["user_password_reset_token"] },
+    ActionDef {
+        name: "create_signup",
+        params: &["email_address"],
+    },
+    ActionDef {
+        name: "get_signup",
+        params: &["signup_token"],
+    },
+    ActionDef {
+        name: "delete_signup",
+        params: &["signup_token"],
+    },
+    ActionDef {
+        name: "send_signup_email_address_verification_code",
+        params: &["signup_token"],
+    },
+    ActionDef {
+        name: "verify_signup_email_address_verification_code",
+        params: &["signup_token", "email_address_verification_code"],
+    },
+    ActionDef {
+        name: "set_signup_password",
+        params: &["signup_token", "password"],
+    },
+    ActionDef {
+        name: "complete_signup",
+        params: &["signup_token"],
+    },
+    ActionDef {
+        name: "create_signin",
+        params: &["user_email_address"],
+    },
+    ActionDef {
+        name: "get_signin",
+        params: &["signin_token"],
+    },
+    ActionDef {
+        name: "delete_signin",
+        params: &["signin_token"],
+    },
+    ActionDef {
+        name: "verify_signin_user_password",
+        params: &["signin_token", "password"],
+    },
+    ActionDef {
+        name: "complete_signin",
+        params: &["signin_token"],
+    },
+    ActionDef {
+        name: "get_session",
+        params: &[S],
+    },
+    ActionDef {
+        name: "delete_session",
+        params: &[S],
+    },
+    ActionDef {
+        name: "delete_all_sessions",
+        params: &[S],
+    },
+    ActionDef {
+        name: "create_user_email_address_update",
+        params: &[S, "new_email_address"],
+    },
+    ActionDef {
+        name: "get_user_email_address_update",
+        params: &[S, "user_email_address_update_token"],
+    },
+    ActionDef {
+        name: "delete_user_email_address_update",
+        params: &[S, "user_email_address_update_token"],
+    },
+    ActionDef {
+        name: "send_user_email_address_update_email_address_verification_code",
+        params: &[S, "user_email_address_update_token"],
+    },
+    ActionDef {
+        name: "verify_user_email_address_update_email_address_verification_code",
+        params: &[
+            S,
+            "user_email_address_update_token",
+            "email_address_verification_code",
+        ],
+    },
+    ActionDef {
+        name: "verify_user_email_address_update_user_password",
+        params: &[S, "user_email_address_update_token", "password"],
+    },
+    ActionDef {
+        name: "complete_user_email_address_update",
+        params: &[S, "user_email_address_update_token"],
+    },
+    ActionDef {
+        name: "create_user_password_update",
+        params: &[S],
+    },
+    ActionDef {
+        name: "get_user_password_update",
+        params: &[S, "user_password_update_token"],
+    },
+    ActionDef {
+        name: "delete_user_password_update",
+        params: &[S, "user_password_update_token"],
+    },
+    ActionDef {
+        name: "verify_user_password_update_user_password",
+        params: &[S, "user_password_update_token", "password"],
+    },
+    ActionDef {
+        name: "set_user_password_update_new_password",
+        params: &[S, "user_password_update_token", "password"],
+    },
+    ActionDef {
+        name: "complete_user_password_update",
+        params: &[S, "user_password_update_token"],
+    },
+    ActionDef {
+        name: "create_user_deletion",
+        params: &[S],
+    },
+    ActionDef {
+        name: "get_user_deletion",
+        params: &[S, "user_deletion_token"],
+    },
+    ActionDef {
+        name: "delete_user_deletion",
+        params: &[S, "user_deletion_token"],
+    },
+    ActionDef {
+        name: "verify_user_deletion_user_password",
+        params: &[S, "user_deletion_token", "password"],
+    },
+    ActionDef {
+        name: "complete_user_deletion",
+        params: &[S, "user_deletion_token"],
+    },
+    ActionDef {
+        name: "create_user_password_reset",
+        params: &["user_email_address"],
+    },
+    ActionDef {
+        name: "get_user_password_reset",
+        params: &["user_password_reset_token"],
+    },
+    ActionDef {
+        name: "delete_user_password_reset",
+        params: &["user_password_reset_token"],
+    },
+    ActionDef {
+        name: "verify_user_password_reset_temporary_password",
+        params: &["user_password_reset_token", "temporary_password"],
+    },
+    ActionDef {
+        name: "set_user_password_reset_new_password",
+        params: &["user_password_reset_token", "password"],
+    },
+    ActionDef {
+        name: "complete_user_password_reset",
+        params: &["user_password_reset_token"],
+    },
 ];
 
 /// A JSON value parsed with duplicate member names rejected in every object (spec §1.4).
@@ -268,7 +389,8 @@ impl Server {
             "get_signup" => self.get_signup(&a[0]).await,
             "delete_signup" => self.delete_signup(&a[0]).await,
             "send_signup_email_address_verification_code" => {
-                self.send_signup_email_address_verification_code(&a[0]).await
+                self.send_signup_email_address_verification_code(&a[0])
+                    .await
             }
             "verify_signup_email_address_verification_code" => {
                 self.verify_signup_email_address_verification_code(&a[0], &a[1])
@@ -341,7 +463,8 @@ impl Server {
                     .await
             }
             "set_user_password_reset_new_password" => {
-                self.set_user_password_reset_new_password(&a[0], &a[1]).await
+                self.set_user_password_reset_new_password(&a[0], &a[1])
+                    .await
             }
             "complete_user_password_reset" => self.complete_user_password_reset(inv, &a[0]).await,
             other => Err(Failure::Internal(format!(
@@ -372,8 +495,18 @@ mod tests {
         out.clear();
         assert!(parse_request(br#"{"action":"get_session","arguments":{"session_token":"a.b","session_token":"a.b"}}"#, &f, &mut out).is_err());
         out.clear();
-        assert!(parse_request(br#"{"action":"get_session","arguments":{"session_token":"a.b"},"x":[{"a":1,"a":2}]}"#, &f, &mut out).is_err());
+        assert!(parse_request(
+            br#"{"action":"get_session","arguments":{"session_token":"a.b"},"x":[{"a":1,"a":2}]}"#,
+            &f,
+            &mut out
+        )
+        .is_err());
         out.clear();
-        assert!(parse_request(br#"{"action":"get_session","arguments":{"session_token":"a.b"},"x":[{"a":1,"b":2}]}"#, &f, &mut out).is_ok());
+        assert!(parse_request(
+            br#"{"action":"get_session","arguments":{"session_token":"a.b"},"x":[{"a":1,"b":2}]}"#,
+            &f,
+            &mut out
+        )
+        .is_ok());
     }
 }

@@ -180,7 +180,10 @@ mod tests {
         let suffix = hash[5..].to_uppercase();
         let body = format!("0018A45C4D1DEF81644B54AB7F969B88D65:1\r\nshort\r\n{suffix}:12345\r\n");
         assert!(pwned_range_contains(&body, &hash));
-        assert!(!pwned_range_contains("0018A45C4D1DEF81644B54AB7F969B88D65:1\n", &hash));
+        assert!(!pwned_range_contains(
+            "0018A45C4D1DEF81644B54AB7F969B88D65:1\n",
+            &hash
+        ));
         assert!(!pwned_range_contains("", &hash));
         assert!(!pwned_range_contains("é\né", &hash));
     }

@@ -5,8 +5,8 @@
 use crate::crypto;
 use crate::ports::{
     ActionErrorLogger, Cache, Clock, EmailAddressChecker, EmailSender, MainStorage, Millis,
-    PasswordHashAlgorithm, PasswordStrengthChecker, RateLimitEntry, RateLimitStorage,
-    StorageError, StoredEntry, User, UserStore, UserStoreError,
+    PasswordHashAlgorithm, PasswordStrengthChecker, RateLimitEntry, RateLimitStorage, StorageError,
+    StoredEntry, User, UserStore, UserStoreError,
 };
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -646,12 +646,15 @@ impl UserStore for MemoryUserStore {
             Some(u) if u.sessions_counter == sessions_counter => {}
             _ => return Err(UserStoreError::UserNotFound),
         }
-        self.modify(user_id, |u| u.sessions_counter = u.sessions_counter.wrapping_add(1));
+        self.modify(user_id, |u| {
+            u.sessions_counter = u.sessions_counter.wrapping_add(1)
+        });
         Ok(())
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<(), UserStoreError> {
-        self.before("delete_user", vec![user_id.to_string()]).await?;
+        self.before("delete_user", vec![user_id.to_string()])
+            .await?;
         if self.remove(user_id) {
             Ok(())
         } else {

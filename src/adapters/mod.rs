@@ -1,4 +1,9 @@
-//! Implementations of the ports. `memory` is runtime-agnostic; the rest talk to Workers services
-//! and are compiled for wasm32 only.
+//! Implementations of the ports. Everything here is runtime-agnostic and tested natively; the
+//! Workers-specific adapters (Durable Objects, KV, D1, fetch) live in `crate::edge`.
 
+pub mod email;
+pub mod http;
+pub mod logging;
 pub mod memory;
+pub mod pwned;
+pub mod user_server;

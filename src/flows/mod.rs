@@ -141,7 +141,11 @@ impl Server {
     pub(crate) async fn store_new_entity<E: Entity>(&self, entity: &E) -> Result<(), Failure> {
         self.ports
             .main_storage
-            .set(&E::key_for(entity.id()), entity.encode(), entity.expires_at())
+            .set(
+                &E::key_for(entity.id()),
+                entity.encode(),
+                entity.expires_at(),
+            )
             .await
             .map_err(|e| Failure::Internal(format!("failed to store new entity: {e}")))
     }
@@ -226,8 +230,7 @@ impl Server {
             Err(StorageError::NotFound) => return Err(Failure::Code("internal_conflict")),
             Err(e) => return Err(Failure::Internal(format!("main storage get failed: {e}"))),
         };
-        let mut entity =
-            E::decode(&entry.value).map_err(|e| Failure::Internal(e.to_string()))?;
+        let mut entity = E::decode(&entry.value).map_err(|e| Failure::Internal(e.to_string()))?;
         if already_set(&entity) {
             return Err(Failure::Code("internal_conflict"));
         }
@@ -240,7 +243,9 @@ impl Server {
         {
             Ok(()) => Ok(()),
             Err(StorageError::NotFound) => Err(Failure::Code("internal_conflict")),
-            Err(e) => Err(Failure::Internal(format!("main storage update failed: {e}"))),
+            Err(e) => Err(Failure::Internal(format!(
+                "main storage update failed: {e}"
+            ))),
         }
     }
 
@@ -253,7 +258,9 @@ impl Server {
         match self.ports.main_storage.delete(key).await {
             Ok(()) => Ok(Values::new()),
             Err(StorageError::NotFound) => Err(Failure::Code(invalid_code)),
-            Err(e) => Err(Failure::Internal(format!("main storage delete failed: {e}"))),
+            Err(e) => Err(Failure::Internal(format!(
+                "main storage delete failed: {e}"
+            ))),
         }
     }
 

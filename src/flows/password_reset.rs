@@ -125,7 +125,10 @@ impl Server {
             .map_err(|e| e.into_failure(INVALID))
     }
 
-    pub(crate) async fn create_user_password_reset(&self, user_email_address: &str) -> ActionResult {
+    pub(crate) async fn create_user_password_reset(
+        &self,
+        user_email_address: &str,
+    ) -> ActionResult {
         if !is_valid_email_address(user_email_address) {
             return Err(Failure::Code("invalid_email_address"));
         }
@@ -232,7 +235,11 @@ impl Server {
         }
         let hash = self
             .hashing
-            .hash(algorithm, temporary_password, &reset.temporary_password.salt)
+            .hash(
+                algorithm,
+                temporary_password,
+                &reset.temporary_password.salt,
+            )
             .await
             .map_err(|e| Failure::Internal(format!("temporary password hashing failed: {e}")))?;
         if !crypto::constant_time_eq(&hash, &reset.temporary_password.hash) {

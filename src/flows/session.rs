@@ -164,11 +164,7 @@ impl Server {
     async fn delete_session_entries(&self, key: &str) -> Result<(), TokenError> {
         match self.ports.main_storage.delete(key).await {
             Ok(()) | Err(StorageError::NotFound) => {}
-            Err(e) => {
-                return Err(TokenError::Failed(format!(
-                    "failed to delete session: {e}"
-                )))
-            }
+            Err(e) => return Err(TokenError::Failed(format!("failed to delete session: {e}"))),
         }
         self.delete_cached_session(key).await
     }
@@ -246,8 +242,8 @@ impl Server {
                 )))
             }
         };
-        let mut session = Session::decode(&entry.value)
-            .map_err(|e| ActivityError::Failed(e.to_string()))?;
+        let mut session =
+            Session::decode(&entry.value).map_err(|e| ActivityError::Failed(e.to_string()))?;
         if session.token_last_verified_at * 1000 > now {
             return Err(ActivityError::Conflict);
         }
@@ -272,9 +268,14 @@ impl Server {
     }
 
     /// Runs the activity update when due. Returns whether it wrote.
-    async fn refresh_session_activity(&self, key: &str, session: &Session) -> Result<bool, TokenError> {
+    async fn refresh_session_activity(
+        &self,
+        key: &str,
+        session: &Session,
+    ) -> Result<bool, TokenError> {
         let now = self.now();
-        if now - session.token_last_verified_at * 1000 < self.session_config.activity_check_interval {
+        if now - session.token_last_verified_at * 1000 < self.session_config.activity_check_interval
+        {
             return Ok(false);
         }
         match self.update_session_activity(key, now).await {

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the Worker bundle (build/index.js + build/index_bg.wasm) fully offline: worker-build is
+# pointed at the local wasm-bindgen (installed by scripts/setup.sh at Cargo.lock's version),
+# binaryen's wasm-opt and esbuild from node_modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+# Test runners build once and then start wrangler many times.
+if [ "${FAROE_SKIP_BUILD:-}" = "1" ] && [ -f build/index.js ]; then exit 0; fi
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
+export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
+args=(--release)
+if [ -n "${FAROE_FEATURES:-}" ]; then
+  args+=(--features "$FAROE_FEATURES")
+fi
+exec worker-build "${args[@]}"

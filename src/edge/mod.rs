@@ -1,0 +1,323 @@
+//! The Worker: the only part of the crate that knows HTTP and Workers bindings.
+//! `POST /` is the action invocation endpoint; the rest of the request path is the core.
+
+mod d1_user_store;
+mod durable_object;
+mod http_client;
+mod kv_cache;
+
+pub use durable_object::{MainStore, RateLimitStore};
+
+use crate::adapters::email::{
+    EmailDelivery, LogDelivery, PostmarkDelivery, RenderingEmailSender, ResendDelivery,
+    WebhookDelivery,
+};
+use crate::adapters::http::HttpClient;
+use crate::adapters::logging::JsonLineLogger;
+use crate::adapters::memory::NoCache;
+use crate::adapters::pwned::{NoBreachCheck, PwnedPasswordsChecker};
+use crate::adapters::user_server::UserServerClient;
+use crate::config::{Config, EmailConfig, UserStoreConfig};
+use crate::crypto::constant_time_eq;
+use crate::ports::{
+    Cache, Clock, EmailAddressChecker, EmailSender, Millis, PasswordHashAlgorithm,
+    PasswordStrengthChecker, UserStore,
+};
+use crate::server::{PasswordConfig, Ports, Server};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::{event, Context, Env, Headers, Method, Request, Response, Result};
+
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Millis {
+        js_sys::Date::now() as Millis
+    }
+}
+
+struct AllowAllEmailAddresses;
+
+#[async_trait(?Send)]
+impl EmailAddressChecker for AllowAllEmailAddresses {
+    async fn check_email_address(&self, _email_address: &str) -> std::result::Result<bool, String> {
+        Ok(true)
+    }
+}
+
+/// The server and its configuration, built once per isolate.
+struct Deployment {
+    server: Server,
+    config: Config,
+}
+
+thread_local! {
+    static DEPLOYMENT: RefCell<Option<Rc<Deployment>>> = const { RefCell::new(None) };
+}
+
+fn read_var(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+}
+
+fn console_sink() -> Rc<dyn Fn(&str)> {
+    Rc::new(|line: &str| worker::console_log!("{line}"))
+}
+
+fn error_sink() -> Rc<dyn Fn(&str)> {
+    Rc::new(|line: &str| worker::console_error!("{line}"))
+}
+
+fn fetch_client() -> Rc<dyn HttpClient> {
+    Rc::new(http_client::FetchClient {
+        timeout: http_client::UPSTREAM_TIMEOUT,
+    })
+}
+
+fn service_client(env: &Env, binding: &str) -> Option<Rc<dyn HttpClient>> {
+    env.service(binding).ok().map(|fetcher| {
+        Rc::new(http_client::ServiceClient {
+            fetcher,
+            timeout: http_client::UPSTREAM_TIMEOUT,
+        }) as Rc<dyn HttpClient>
+    })
+}
+
+fn build(env: &Env) -> std::result::Result<Deployment, String> {
+    let config = Config::from_vars(|name| read_var(env, name)).map_err(|e| e.to_string())?;
+    let binding_error = |name: &str, e: worker::Error| format!("binding {name} is missing: {e}");
+
+    let main_storage = Rc::new(durable_object::ObjectStoreClient::new(
+        env.durable_object("MAIN_STORAGE")
+            .map_err(|e| binding_error("MAIN_STORAGE", e))?,
+    ));
+    let rate_limit_storage = Rc::new(durable_object::ObjectStoreClient::new(
+        env.durable_object("RATE_LIMIT_STORAGE")
+            .map_err(|e| binding_error("RATE_LIMIT_STORAGE", e))?,
+    ));
+    let cache: Rc<dyn Cache> = if config.session.cache_expiration > 0 {
+        Rc::new(kv_cache::KvSessionCache::new(
+            env.kv("SESSION_CACHE")
+                .map_err(|e| binding_error("SESSION_CACHE", e))?,
+        ))
+    } else {
+        Rc::new(NoCache)
+    };
+
+    let user_store: Rc<dyn UserStore> = match &config.user_store {
+        UserStoreConfig::D1 => Rc::new(d1_user_store::D1UserStore::new(
+            env.d1("DB").map_err(|e| binding_error("DB", e))?,
+        )),
+        UserStoreConfig::UserServer { url, secret } => {
+            let (http, url) = match (service_client(env, "USER_SERVER"), url) {
+                (Some(service), url) => (
+                    service,
+                    url.clone().unwrap_or_else(|| "https://user-server/".into()),
+                ),
+                (None, Some(url)) => (fetch_client(), url.clone()),
+                (None, None) => {
+                    return Err("configuration error in USER_SERVER_URL: is required when \
+                                USER_STORE=user_server and no USER_SERVER service binding exists"
+                        .into())
+                }
+            };
+            Rc::new(UserServerClient::new(&url, secret.clone(), http))
+        }
+    };
+
+    let delivery: Rc<dyn EmailDelivery> = match &config.email {
+        EmailConfig::Log => Rc::new(LogDelivery::new(console_sink())),
+        EmailConfig::Webhook { url, secret } => {
+            Rc::new(WebhookDelivery::new(url, secret.clone(), fetch_client()))
+        }
+        EmailConfig::Resend {
+            api_url,
+            api_key,
+            from,
+        } => Rc::new(ResendDelivery::new(api_url, api_key, from, fetch_client())),
+        EmailConfig::Postmark {
+            api_url,
+            server_token,
+            from,
+        } => Rc::new(PostmarkDelivery::new(
+            api_url,
+            server_token,
+            from,
+            fetch_client(),
+        )),
+        EmailConfig::Service => {
+            let http = service_client(env, "EMAIL").ok_or_else(|| {
+                "configuration error in EMAIL_PROVIDER: service needs a service binding named EMAIL"
+                    .to_string()
+            })?;
+            Rc::new(WebhookDelivery::new("https://email/", None, http))
+        }
+    };
+    let email_sender: Rc<dyn EmailSender> =
+        Rc::new(RenderingEmailSender::new(&config.app_name, delivery));
+
+    let password_strength_checker: Rc<dyn PasswordStrengthChecker> =
+        match &config.pwned_passwords_url {
+            Some(url) => Rc::new(PwnedPasswordsChecker::new(url, fetch_client())),
+            None => Rc::new(NoBreachCheck),
+        };
+
+    let ports = Ports {
+        main_storage,
+        cache,
+        rate_limit_storage,
+        user_store,
+        email_sender,
+        error_logger: Rc::new(JsonLineLogger::new(error_sink())),
+        clock: Rc::new(SystemClock),
+        email_address_checker: Rc::new(AllowAllEmailAddresses),
+        password_strength_checker,
+    };
+    let passwords = PasswordConfig {
+        user_password_algorithms: config
+            .user_password_algorithms
+            .iter()
+            .map(|a| Rc::new(a.clone()) as Rc<dyn PasswordHashAlgorithm>)
+            .collect(),
+        temporary_password_algorithm: Rc::new(config.temporary_password_algorithm.clone()),
+        max_concurrent_password_hashing: config.max_concurrent_password_hashing,
+    };
+    let server = Server::new(ports, config.session, passwords)?;
+    Ok(Deployment { server, config })
+}
+
+fn deployment(env: &Env) -> std::result::Result<Rc<Deployment>, String> {
+    if let Some(existing) = DEPLOYMENT.with(|d| d.borrow().clone()) {
+        return Ok(existing);
+    }
+    let built = Rc::new(build(env)?);
+    DEPLOYMENT.with(|d| *d.borrow_mut() = Some(built.clone()));
+    Ok(built)
+}
+
+fn text(status: u16, message: &str) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("Content-Type", "text/plain; charset=utf-8")?;
+    headers.set("Cache-Control", "no-store")?;
+    Ok(Response::ok(message)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// Constant-time check of `Authorization: Bearer <secret>`.
+fn is_authorized(req: &Request, secret: &str) -> bool {
+    let presented = req
+        .headers()
+        .get("Authorization")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let token = presented.strip_prefix("Bearer ").unwrap_or("");
+    constant_time_eq(token.as_bytes(), secret.as_bytes())
+}
+
+fn is_json_content_type(req: &Request) -> bool {
+    let value = req
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let media_type = value.split(';').next().unwrap_or("").trim();
+    media_type.eq_ignore_ascii_case("application/json")
+}
+
+/// Reads the body, refusing (without buffering it all) anything over `MAX_BODY_BYTES`.
+async fn read_body(req: &mut Request) -> Result<Option<Vec<u8>>> {
+    if let Ok(Some(length)) = req.headers().get("Content-Length") {
+        if length
+            .trim()
+            .parse::<usize>()
+            .map_or(true, |n| n > MAX_BODY_BYTES)
+        {
+            return Ok(None);
+        }
+    }
+    let mut body = Vec::new();
+    let mut stream = match req.stream() {
+        Ok(stream) => stream,
+        Err(_) => return Ok(Some(body)),
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+async fn action_invocation_endpoint(mut req: Request, env: &Env) -> Result<Response> {
+    let deployment = match deployment(env) {
+        Ok(d) => d,
+        Err(message) => {
+            worker::console_error!("{message}");
+            return text(500, &message);
+        }
+    };
+    let config = &deployment.config;
+    match &config.endpoint_secret {
+        Some(secret) => {
+            if !is_authorized(&req, secret) {
+                return text(401, "missing or invalid bearer secret");
+            }
+        }
+        None if config.allow_unauthenticated_endpoint => {}
+        None => {
+            return text(
+                500,
+                "ACTION_INVOCATION_ENDPOINT_SECRET is not set (set it with `wrangler secret put`, \
+                 or ALLOW_UNAUTHENTICATED_ENDPOINT=true for local development)",
+            )
+        }
+    }
+    if !is_json_content_type(&req) {
+        return text(400, "Content-Type must be application/json");
+    }
+    let Some(body) = read_body(&mut req).await? else {
+        return text(413, "request body is larger than 64 KiB");
+    };
+    match deployment
+        .server
+        .resolve_with_filter(&body, &config.action_filter)
+        .await
+    {
+        Ok(result) => {
+            let headers = Headers::new();
+            headers.set("Content-Type", "application/json")?;
+            headers.set("Cache-Control", "no-store")?;
+            Ok(Response::ok(result)?.with_headers(headers))
+        }
+        Err(e) => text(400, e.reason()),
+    }
+}
+
+#[event(fetch)]
+pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    console_error_panic_hook::set_once();
+    let path = req.path();
+    match (req.method(), path.as_str()) {
+        (Method::Post, "/") => action_invocation_endpoint(req, &env).await,
+        (_, "/") => {
+            let response = text(405, "method not allowed: use POST")?;
+            let headers = Headers::new();
+            headers.set("Allow", "POST")?;
+            headers.set("Content-Type", "text/plain; charset=utf-8")?;
+            Ok(response.with_headers(headers))
+        }
+        _ => text(404, "not found"),
+    }
+}
