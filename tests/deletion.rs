@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Spec §14.8: user deletion, scenarios 64–66.
 
 mod common;

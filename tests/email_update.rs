@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Spec §14.6: user email address update, scenarios 50–57.
 
 mod common;

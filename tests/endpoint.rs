@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Spec §1 (the action invocation endpoint) and the scenarios of §14.2: malformed requests are
 //! request errors (HTTP 400) that touch nothing, well-formed ones produce a result object.
 

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Spec Appendix B: for every action, success and every error code it may return. Client codes and
 //! `internal_conflict` must not be logged; `internal_error` (and `session_not_created`) must be
 //! logged exactly once with the action name and the invocation id (§11).

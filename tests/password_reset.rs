@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Spec §14.9: user password reset, scenarios 67–73, and §14.12 scenario 80.
 
 mod common;

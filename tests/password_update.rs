@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Spec §14.7: user password update, scenarios 58–63.
 
 mod common;

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Spec §7 (token buckets) tested directly on `rate_limit::{consume, check}`, and §14.10 scenarios
 //! 74 and 75 through the actions.
 

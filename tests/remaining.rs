@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Spec §14.12: remaining success paths and error codes — scenarios 79, 81 (without the
 //! `complete_signin` part) and 82.
 

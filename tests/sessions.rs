@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Spec §14.5 (scenarios 39–49), scenario 83 and the session rows of Appendix B.
 
 mod common;

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Spec §14.4 (scenarios 29–38) and the signin rows of Appendix B, plus scenarios 79, 81, 82 and
 //! 84 as far as they concern the signin actions.
 

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Spec §3.1 (the signup flow), the scenarios of §14.3 (9–28), FIX-4 scenario 77 and every error
 //! code Appendix B lists for the seven signup actions.
 
