@@ -53,8 +53,23 @@ impl UserRow {
     }
 }
 
+/// The schema of `migrations/0001_users.sql`, without its comment lines. Applied once per isolate
+/// (`CREATE TABLE IF NOT EXISTS`), so a fresh local `--persist-to` directory works without a
+/// separate migration step; `wrangler d1 migrations apply` remains the way to manage it.
+fn schema() -> String {
+    include_str!("../../migrations/0001_users.sql")
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim()
+        .trim_end_matches(';')
+        .to_string()
+}
+
 pub struct D1UserStore {
     db: D1Database,
+    schema_ready: std::cell::Cell<bool>,
 }
 
 fn failed(context: &str, e: worker::Error) -> UserStoreError {
@@ -67,10 +82,27 @@ fn is_unique_violation(e: &worker::Error) -> bool {
 
 impl D1UserStore {
     pub fn new(db: D1Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            schema_ready: std::cell::Cell::new(false),
+        }
+    }
+
+    async fn ensure_schema(&self) -> Result<(), UserStoreError> {
+        if self.schema_ready.get() {
+            return Ok(());
+        }
+        self.db
+            .prepare(schema())
+            .run()
+            .await
+            .map_err(|e| failed("schema", e))?;
+        self.schema_ready.set(true);
+        Ok(())
     }
 
     async fn select_one(&self, sql: &str, arg: &str) -> Result<User, UserStoreError> {
+        self.ensure_schema().await?;
         let row = self
             .db
             .prepare(sql)
@@ -84,6 +116,7 @@ impl D1UserStore {
 
     /// Runs a conditional write; no changed row means absent or counter mismatch.
     async fn conditional_write(&self, sql: &str, args: &[JsValue]) -> Result<(), UserStoreError> {
+        self.ensure_schema().await?;
         let result = self
             .db
             .prepare(sql)
@@ -120,6 +153,7 @@ impl UserStore for D1UserStore {
         password_hash_algorithm_id: &str,
         password_salt: &[u8],
     ) -> Result<User, UserStoreError> {
+        self.ensure_schema().await?;
         let id = crypto::generate_id();
         let sql = format!(
             "INSERT INTO users (id, email_address, password_hash, password_salt, \

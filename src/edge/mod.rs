@@ -1,6 +1,8 @@
 //! The Worker: the only part of the crate that knows HTTP and Workers bindings.
 //! `POST /` is the action invocation endpoint; the rest of the request path is the core.
 
+#[cfg(feature = "bench")]
+mod bench;
 mod d1_user_store;
 mod durable_object;
 mod http_client;
@@ -309,6 +311,10 @@ async fn action_invocation_endpoint(mut req: Request, env: &Env) -> Result<Respo
 pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
     let path = req.path();
+    #[cfg(feature = "bench")]
+    if path.starts_with("/__bench/") {
+        return bench::handle(req).await;
+    }
     match (req.method(), path.as_str()) {
         (Method::Post, "/") => action_invocation_endpoint(req, &env).await,
         (_, "/") => {

@@ -1,0 +1,57 @@
+// Hand-written types for @faroe-worker/client (the package ships plain JavaScript, no build step).
+import type { ActionInvocationEndpointClient } from "@faroe/client";
+
+/** Anything with a `fetch(request)` method, e.g. a Workers service binding (`env.FAROE`). */
+export interface RequestFetcher {
+  fetch(request: Request): Promise<Response>;
+}
+
+/**
+ * Thrown when the endpoint answers with a status other than 200 (400 request error, 401 bad
+ * secret, 405, 413, 500 configuration error, …). Network failures and timeouts are not wrapped.
+ */
+export declare class EndpointError extends Error {
+  constructor(status: number, reason: string);
+  readonly name: "EndpointError";
+  /** The HTTP status of the answer. */
+  readonly status: number;
+  /** The endpoint's plain-text reason (trimmed, at most 1000 characters; may be empty). */
+  readonly reason: string;
+}
+
+export interface ServiceBindingEndpointClientOptions {
+  /** Sent as `Authorization: Bearer <secret>`; omit when the endpoint runs unauthenticated. */
+  secret?: string | null;
+  /** Request URL; a service binding only uses its path. Default `https://faroe-worker.internal/`. */
+  url?: string | URL;
+}
+
+/** Sends action invocations through a service binding (`new ServiceBindingEndpointClient(env.FAROE)`). */
+export declare class ServiceBindingEndpointClient implements ActionInvocationEndpointClient {
+  constructor(fetcher: RequestFetcher, options?: ServiceBindingEndpointClientOptions);
+  readonly fetcher: RequestFetcher;
+  readonly url: string;
+  readonly secret: string | null;
+  /** Resolves with the body of a 200 answer; rejects with `EndpointError` on any other status. */
+  sendActionInvocationEndpointRequest(body: string): Promise<string>;
+}
+
+export interface HttpsEndpointClientOptions {
+  /** Replaces `globalThis.fetch` (tests, custom agents). */
+  fetch?: (request: Request) => Promise<Response>;
+  /** Abort the request after this many milliseconds; 0 disables. Default 30000. */
+  timeout?: number;
+}
+
+/**
+ * Sends action invocations over HTTPS with a bearer secret. `http:` is accepted only for
+ * `localhost`, `127.0.0.1` and `[::1]`.
+ */
+export declare class HttpsEndpointClient implements ActionInvocationEndpointClient {
+  constructor(url: string | URL, secret: string | null, options?: HttpsEndpointClientOptions);
+  readonly url: string;
+  readonly secret: string | null;
+  readonly timeout: number;
+  /** Resolves with the body of a 200 answer; rejects with `EndpointError` on any other status. */
+  sendActionInvocationEndpointRequest(body: string): Promise<string>;
+}

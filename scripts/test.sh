@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and runs every test: the core natively, the core in wasm (Node), then
+# the built Worker end to end in workerd, then the js/ package and the example app in Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+echo "== cargo test (core, native)"
+cargo test --all-targets
+echo "== cargo build --target wasm32-unknown-unknown (core + Worker glue)"
+cargo build --target wasm32-unknown-unknown
+echo "== wasm-pack test --node (core compiled to wasm)"
+wasm-pack test --node -- --test wasm
+echo "== Worker bundle (worker-build --release)"
+bash scripts/build.sh
+echo "== end-to-end in workerd (wrangler dev, @faroe/client)"
+FAROE_SKIP_BUILD=1 node --test --test-concurrency=1 tests/e2e/*.test.mjs
+if [ -f js/package.json ]; then
+  echo "== js/ client and example app (Node test runner, Chromium)"
+  npm run --silent test:js
+fi

@@ -1,0 +1,270 @@
+// End-to-end harness: starts the built Worker in workerd through `wrangler dev` (local Durable
+// Objects, KV and D1), plus the in-test servers the Worker talks to: an email webhook capture, a
+// Pwned Passwords range mock and a Faroe user server. Nothing leaves 127.0.0.1.
+import { spawn, execFile } from "node:child_process";
+import { createServer } from "node:http";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Client } from "@faroe/client";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const wrangler = join(root, "node_modules", ".bin", "wrangler");
+const run = promisify(execFile);
+
+export const SECRET = "e2e-endpoint-secret-0123456789";
+/** Cheap Argon2id for most tests; one suite keeps the real defaults. */
+export const FAST_ALGORITHMS = {
+  PASSWORD_HASH_ALGORITHMS: "argon2id.1024.1.1.32",
+  TEMPORARY_PASSWORD_HASH_ALGORITHM: "argon2id.512.1.1.32",
+};
+
+export async function freePort() {
+  const server = createServer();
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+export async function tempDir(prefix = "faroe-e2e-") {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Starts `wrangler dev` on the prebuilt bundle; resolves once it answers. */
+export async function startWorker({ vars = {}, persistTo, port } = {}) {
+  persistTo ??= await tempDir();
+  port ??= await freePort();
+  // Wrangler needs Node >= 22.12: put the project's node_modules/.bin (Node 22) first on PATH.
+  const env = {
+    ...process.env,
+    PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH}`,
+    FAROE_SKIP_BUILD: "1",
+    WRANGLER_SEND_METRICS: "false",
+    CI: "true",
+  };
+  await run(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
+    cwd: root,
+    env,
+  });
+  const args = [
+    "dev",
+    "--ip", "127.0.0.1",
+    "--port", String(port),
+    "--inspector-port", String(await freePort()),
+    "--persist-to", persistTo,
+    "--show-interactive-dev-session=false",
+    "--log-level", "log",
+  ];
+  const allVars = { ALLOW_UNAUTHENTICATED_ENDPOINT: "false", PASSWORD_BREACH_CHECK: "off", EMAIL_PROVIDER: "log", ...vars };
+  for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
+  const child = spawn(wrangler, args, { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const logs = [];
+  const onData = (d) => logs.push(...d.toString().split("\n").filter(Boolean));
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const url = `http://127.0.0.1:${port}/`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${logs.join("\n")}`);
+    try {
+      const r = await fetch(url, { method: "GET" });
+      await r.text();
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`wrangler dev did not start:\n${logs.join("\n")}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  return {
+    url,
+    port,
+    persistTo,
+    logs,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      try { process.kill(-child.pid, "SIGTERM"); } catch {}
+      const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** POSTs a raw body; returns { status, text, json }. */
+export async function post(url, body, { secret = SECRET, contentType = "application/json", headers = {} } = {}) {
+  const h = { ...headers };
+  if (contentType) h["content-type"] = contentType;
+  if (secret) h["authorization"] = `Bearer ${secret}`;
+  const r = await fetch(url, { method: "POST", headers: h, body });
+  const text = await r.text();
+  let json;
+  try { json = JSON.parse(text); } catch {}
+  return { status: r.status, text, json, headers: r.headers };
+}
+
+export async function invoke(url, action, args, options) {
+  return post(url, JSON.stringify({ action, arguments: args }), options);
+}
+
+/** The public @faroe/client over HTTPS-style bearer auth. */
+export function faroeClient(url, secret = SECRET) {
+  return new Client({
+    async sendActionInvocationEndpointRequest(body) {
+      const r = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${secret}` },
+        body,
+      });
+      const text = await r.text();
+      if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${text}`);
+      return text;
+    },
+  });
+}
+
+function listen(handler) {
+  return new Promise((resolve) => {
+    const server = createServer(handler);
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  });
+}
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Captures webhook emails; `failNext` makes the next delivery answer 500. */
+export async function startEmailCapture(secret = "email-webhook-secret") {
+  const messages = [];
+  const state = { failNext: 0 };
+  const server = await listen(async (req, res) => {
+    const body = await readBody(req);
+    if (req.headers.authorization !== `Bearer ${secret}`) {
+      res.writeHead(401).end();
+      return;
+    }
+    if (state.failNext > 0) {
+      state.failNext--;
+      res.writeHead(500).end("injected failure");
+      return;
+    }
+    messages.push(JSON.parse(body));
+    res.writeHead(200, { "content-type": "application/json" }).end("{}");
+  });
+  const url = `http://127.0.0.1:${server.address().port}/hook`;
+  return {
+    url,
+    secret,
+    messages,
+    state,
+    vars: { EMAIL_PROVIDER: "webhook", EMAIL_WEBHOOK_URL: url, EMAIL_WEBHOOK_SECRET: secret },
+    last(type, to) {
+      const found = messages.filter((m) => m.type === type && (to === undefined || m.to === to));
+      return found[found.length - 1];
+    },
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+/** A Pwned Passwords range API that lists the given passwords as breached. */
+export async function startPwnedMock(weak = ["password123", "weakweakweak"]) {
+  const state = { failNext: 0, requests: [] };
+  const bySuffix = new Map();
+  for (const p of weak) {
+    const h = createHash("sha1").update(p).digest("hex").toUpperCase();
+    bySuffix.set(h.slice(0, 5), [...(bySuffix.get(h.slice(0, 5)) ?? []), `${h.slice(5)}:42`]);
+  }
+  const server = await listen((req, res) => {
+    state.requests.push(req.url);
+    if (state.failNext > 0) {
+      state.failNext--;
+      res.writeHead(503).end();
+      return;
+    }
+    const m = /^\/range\/([0-9a-fA-F]{5})$/.exec(req.url);
+    if (!m) return res.writeHead(404).end();
+    const lines = ["0018A45C4D1DEF81644B54AB7F969B88D65:1", ...(bySuffix.get(m[1].toUpperCase()) ?? [])];
+    res.writeHead(200, { "content-type": "text/plain" }).end(lines.join("\r\n"));
+  });
+  const url = `http://127.0.0.1:${server.address().port}`;
+  return { url, state, vars: { PASSWORD_BREACH_CHECK: "on", PWNED_PASSWORDS_URL: url }, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** A Faroe user server (spec §10.2) over an in-memory map, with bearer auth and fault switches. */
+export async function startUserServer(secret = "user-server-secret") {
+  const users = new Map();
+  const state = { failNext: null, calls: [] };
+  const id = () => randomBytes(12).toString("hex");
+  const result = (values) => ({ ok: true, action_invocation_id: id(), values });
+  const error = (code) => ({ ok: false, action_invocation_id: id(), error_code: code });
+  const model = (u) => ({ ...u });
+  const byEmail = (e) => [...users.values()].find((u) => u.email_address === e);
+  const handlers = {
+    create_user(a) {
+      if (byEmail(a.email_address)) return error("email_address_already_used");
+      const u = {
+        id: id(), email_address: a.email_address, password_hash: a.password_hash,
+        password_hash_algorithm_id: a.password_hash_algorithm_id, password_salt: a.password_salt,
+        display_name: "", disabled: false, email_address_counter: 0, password_hash_counter: 0,
+        disabled_counter: 0, sessions_counter: 0,
+      };
+      users.set(u.id, u);
+      return result({ user: model(u) });
+    },
+    get_user: (a) => (users.has(a.user_id) ? result({ user: model(users.get(a.user_id)) }) : error("user_not_found")),
+    get_user_by_email_address: (a) => (byEmail(a.email_address) ? result({ user: model(byEmail(a.email_address)) }) : error("user_not_found")),
+    update_user_email_address(a) {
+      const u = users.get(a.user_id);
+      if (!u || u.email_address_counter !== a.user_email_address_counter) return error("user_not_found");
+      if (byEmail(a.email_address)) return error("email_address_already_used");
+      u.email_address = a.email_address;
+      u.email_address_counter++;
+      return result({});
+    },
+    update_user_password_hash(a) {
+      const u = users.get(a.user_id);
+      if (!u || u.password_hash_counter !== a.user_password_hash_counter) return error("user_not_found");
+      Object.assign(u, { password_hash: a.password_hash, password_hash_algorithm_id: a.password_hash_algorithm_id, password_salt: a.password_salt });
+      u.password_hash_counter++;
+      return result({});
+    },
+    increment_user_sessions_counter(a) {
+      const u = users.get(a.user_id);
+      if (!u || u.sessions_counter !== a.user_sessions_counter) return error("user_not_found");
+      u.sessions_counter++;
+      return result({});
+    },
+    delete_user: (a) => (users.delete(a.user_id) ? result({}) : error("user_not_found")),
+  };
+  const server = await listen(async (req, res) => {
+    const body = await readBody(req);
+    if (req.headers.authorization !== `Bearer ${secret}`) return res.writeHead(401).end();
+    const { action, arguments: args } = JSON.parse(body);
+    state.calls.push(action);
+    const fault = state.failNext;
+    if (fault) {
+      state.failNext = null;
+      if (fault === "500") return res.writeHead(500).end("injected");
+      if (fault === "malformed") return res.writeHead(200, { "content-type": "application/json" }).end("{\"ok\":tru");
+      if (fault === "timeout") return; // never answers; the Worker's upstream timeout fires
+    }
+    const handler = handlers[action];
+    const out = handler ? handler(args) : error("internal_error");
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(out));
+  });
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  return {
+    url, users, state,
+    vars: { USER_STORE: "user_server", USER_SERVER_URL: url, USER_SERVER_SECRET: secret },
+    close: () => { server.closeAllConnections?.(); return new Promise((r) => server.close(r)); },
+  };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
