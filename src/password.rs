@@ -4,6 +4,7 @@
 use crate::ports::PasswordHashAlgorithm;
 use async_trait::async_trait;
 use sha1::{Digest, Sha1};
+use std::cell::RefCell;
 use std::rc::Rc;
 use tokio::sync::Semaphore;
 
@@ -96,6 +97,12 @@ impl Argon2id {
     }
 
     /// Synchronous hash, for callers (benchmarks, tests) outside the async server.
+    ///
+    /// The Argon2 block memory (`memory_kib` KiB) is kept per thread and reused by the next hash
+    /// instead of being allocated and zeroed every time. In wasm this costs no extra memory (linear
+    /// memory never shrinks, so a freed 64 MiB buffer stays allocated anyway) and saves filling
+    /// 64 MiB with zeros per hash; Argon2 overwrites every block before reading it, so the old
+    /// contents never matter. The buffer is only ever as large as the largest algorithm used.
     pub fn hash_sync(&self, password: &[u8], salt: &[u8]) -> Result<Vec<u8>, String> {
         let hasher = argon2::Argon2::new(
             argon2::Algorithm::Argon2id,
@@ -103,11 +110,33 @@ impl Argon2id {
             self.params.clone(),
         );
         let mut output = vec![0u8; self.output_len];
-        hasher
-            .hash_password_into(password, salt, &mut output)
+        let block_count = self.params.block_count();
+        BLOCKS
+            .with(|cell| match cell.try_borrow_mut() {
+                Ok(mut blocks) => {
+                    if blocks.len() < block_count {
+                        // Free the smaller buffer first so the peak is the new size, not both.
+                        *blocks = Vec::new();
+                        *blocks = vec![argon2::Block::default(); block_count];
+                    }
+                    hasher.hash_password_into_with_memory(
+                        password,
+                        salt,
+                        &mut output,
+                        &mut blocks[..block_count],
+                    )
+                }
+                // Re-entered on this thread (cannot happen with synchronous callers): allocate.
+                Err(_) => hasher.hash_password_into(password, salt, &mut output),
+            })
             .map_err(|e| format!("argon2id hashing failed: {e}"))?;
         Ok(output)
     }
+}
+
+thread_local! {
+    /// Argon2 working memory reused across [`Argon2id::hash_sync`] calls on this thread.
+    static BLOCKS: RefCell<Vec<argon2::Block>> = const { RefCell::new(Vec::new()) };
 }
 
 #[async_trait(?Send)]
@@ -209,5 +238,30 @@ mod tests {
         assert_eq!(h1, h2);
         assert_eq!(h1.len(), 32);
         assert_ne!(h1, a.hash_sync(b"passwore", b"somesaltsomesalt").unwrap());
+    }
+
+    #[test]
+    fn reused_block_memory_gives_the_same_hash_as_fresh_memory() {
+        let fresh = |m: u32, t: u32, password: &[u8], salt: &[u8]| {
+            let params = argon2::Params::new(m, t, 1, Some(32)).unwrap();
+            let mut out = vec![0u8; 32];
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                .hash_password_into(password, salt, &mut out)
+                .unwrap();
+            out
+        };
+        let big = Argon2id::from_id("argon2id.256.2.1.32").unwrap();
+        let small = Argon2id::from_id("argon2id.64.1.1.32").unwrap();
+        // Small first (buffer grows), then big, then small again over a dirty larger buffer.
+        for _ in 0..2 {
+            assert_eq!(
+                small.hash_sync(b"password", b"somesaltsomesalt").unwrap(),
+                fresh(64, 1, b"password", b"somesaltsomesalt")
+            );
+            assert_eq!(
+                big.hash_sync(b"password", b"somesaltsomesalt").unwrap(),
+                fresh(256, 2, b"password", b"somesaltsomesalt")
+            );
+        }
     }
 }

@@ -1,29 +1,105 @@
 //! Benchmark-only routes, compiled in only with the `bench` cargo feature (never in a deployed
 //! build): a baseline that touches no storage, and a password-hash route that runs the project's
 //! Argon2id inside workerd so it can be timed from outside.
+//!
+//! The same feature also exports a few plain functions through wasm-bindgen so that `npm run
+//! bench` can load this crate's wasm in Node (built with `wasm-bindgen --target nodejs`) and time
+//! the identical hashing code there, next to hash-wasm.
 
 use crate::password::Argon2id;
+use crate::ports::PasswordHashAlgorithm;
+use wasm_bindgen::prelude::*;
 use worker::{Request, Response, Result};
+
+/// Current size of wasm linear memory in bytes (it only ever grows).
+fn memory_bytes() -> usize {
+    core::arch::wasm32::memory_size(0) * 65536
+}
+
+/// Argon2id straight through `argon2::Argon2::hash_password_into`, which allocates (and zeroes)
+/// a fresh block buffer on every call: what `Argon2id::hash_sync` did before it kept its buffer.
+fn hash_fresh(
+    algorithm: &Argon2id,
+    password: &[u8],
+    salt: &[u8],
+) -> std::result::Result<usize, String> {
+    let (m, t, p, len) = algorithm_numbers(algorithm.id())?;
+    let params = argon2::Params::new(m, t, p, Some(len)).map_err(|e| e.to_string())?;
+    let hasher = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut output = vec![0u8; len];
+    hasher
+        .hash_password_into(password, salt, &mut output)
+        .map_err(|e| e.to_string())?;
+    Ok(output.len())
+}
+
+fn algorithm_numbers(id: &str) -> std::result::Result<(u32, u32, u32, usize), String> {
+    let n: Vec<u32> = id
+        .split('.')
+        .skip(1)
+        .map(|s| s.parse::<u32>().map_err(|e| e.to_string()))
+        .collect::<std::result::Result<_, _>>()?;
+    match n.as_slice() {
+        [m, t, p, len] => Ok((*m, *t, *p, *len as usize)),
+        _ => Err(format!("bad algorithm id {id}")),
+    }
+}
+
+fn hash_once(id: &str, fresh: bool) -> std::result::Result<usize, String> {
+    let algorithm = Argon2id::from_id(id)?;
+    let salt = crate::crypto::generate_salt(16);
+    if fresh {
+        hash_fresh(&algorithm, b"benchmark-password", &salt)
+    } else {
+        algorithm
+            .hash_sync(b"benchmark-password", &salt)
+            .map(|h| h.len())
+    }
+}
+
+/// One Argon2id hash with the project's `Argon2id::hash_sync`; returns the hash length.
+#[wasm_bindgen]
+pub fn bench_hash(algorithm: &str) -> std::result::Result<usize, JsError> {
+    hash_once(algorithm, false).map_err(|e| JsError::new(&e))
+}
+
+/// One Argon2id hash with a freshly allocated block buffer (the argon2 crate's own allocation).
+#[wasm_bindgen]
+pub fn bench_hash_fresh(algorithm: &str) -> std::result::Result<usize, JsError> {
+    hash_once(algorithm, true).map_err(|e| JsError::new(&e))
+}
+
+/// Size of this instance's wasm linear memory in bytes.
+#[wasm_bindgen]
+pub fn bench_memory_bytes() -> f64 {
+    memory_bytes() as f64
+}
 
 pub async fn handle(req: Request) -> Result<Response> {
     match req.path().as_str() {
         "/__bench/baseline" => {
             Response::ok(r#"{"ok":true,"action_invocation_id":"baseline","values":{}}"#)
         }
+        "/__bench/memory" => Response::ok(format!("{{\"memory_bytes\":{}}}", memory_bytes())),
         "/__bench/hash" => {
             let url = req.url()?;
-            let id = url
-                .query_pairs()
-                .find(|(k, _)| k == "algorithm")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_else(|| crate::password::DEFAULT_USER_PASSWORD_ALGORITHM.to_string());
-            let algorithm = match Argon2id::from_id(&id) {
-                Ok(a) => a,
-                Err(e) => return Response::error(e, 400),
-            };
-            let salt = crate::crypto::generate_salt(16);
-            match algorithm.hash_sync(b"benchmark-password", &salt) {
-                Ok(hash) => Response::ok(format!("{{\"hash_bytes\":{}}}", hash.len())),
+            let mut id = crate::password::DEFAULT_USER_PASSWORD_ALGORITHM.to_string();
+            let mut fresh = false;
+            for (k, v) in url.query_pairs() {
+                match k.as_ref() {
+                    "algorithm" => id = v.into_owned(),
+                    "fresh" => fresh = v == "1",
+                    _ => {}
+                }
+            }
+            if let Err(e) = Argon2id::from_id(&id) {
+                return Response::error(e, 400);
+            }
+            match hash_once(&id, fresh) {
+                Ok(len) => Response::ok(format!(
+                    "{{\"hash_bytes\":{len},\"memory_bytes\":{}}}",
+                    memory_bytes()
+                )),
                 Err(e) => Response::error(e, 500),
             }
         }
