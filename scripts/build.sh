@@ -6,11 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 # Test runners build once and then start wrangler many times.
-if [ "${FAROE_SKIP_BUILD:-}" = "1" ] && [ -f build/index.js ]; then exit 0; fi
+out_dir="${FAROE_OUT_DIR:-build}"
+if [ "${FAROE_SKIP_BUILD:-}" = "1" ] && [ -f "$out_dir/index.js" ]; then exit 0; fi
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
-args=(--release)
+# FAROE_OUT_DIR / FAROE_FEATURES build variants (the test-faults bundle for the end-to-end fault
+# tests, the bench bundle) next to the deployable build/.
+args=(--release --out-dir "$out_dir")
 if [ -n "${FAROE_FEATURES:-}" ]; then
   args+=(--features "$FAROE_FEATURES")
 fi

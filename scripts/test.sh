@@ -12,8 +12,9 @@ echo "== cargo build --target wasm32-unknown-unknown (core + Worker glue)"
 cargo build --target wasm32-unknown-unknown
 echo "== wasm-pack test --node (core compiled to wasm)"
 wasm-pack test --node -- --test wasm
-echo "== Worker bundle (worker-build --release)"
+echo "== Worker bundles (worker-build --release; build-test adds the test-only fault switches)"
 bash scripts/build.sh
+FAROE_FEATURES=test-faults FAROE_OUT_DIR=build-test bash scripts/build.sh
 echo "== end-to-end in workerd (wrangler dev, @faroe/client)"
 FAROE_SKIP_BUILD=1 node --test --test-concurrency=1 tests/e2e/*.test.mjs
 if [ -f js/package.json ]; then

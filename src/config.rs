@@ -41,6 +41,7 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "APP_NAME", default: "Faroe", meaning: "application name used in email bodies" },
     Variable { name: "PASSWORD_BREACH_CHECK", default: "on", meaning: "off disables the Pwned Passwords check" },
     Variable { name: "PWNED_PASSWORDS_URL", default: crate::adapters::pwned::DEFAULT_PWNED_PASSWORDS_URL, meaning: "Pwned Passwords range API base URL" },
+    Variable { name: "UPSTREAM_TIMEOUT_MS", default: "10000", meaning: "timeout for email, user-server, Pwned Passwords and Turnstile calls" },
     Variable { name: "IP_RATE_LIMIT_PER_MINUTE", default: "0 (off)", meaning: "per-IP token bucket refill for create_signup, create_signin, create_user_password_reset" },
     Variable { name: "IP_RATE_LIMIT_BURST", default: "10", meaning: "per-IP bucket capacity" },
     Variable { name: "TURNSTILE_SECRET_KEY", default: "(none = /captcha disabled)", meaning: "Turnstile secret; enables POST /captcha" },
@@ -130,6 +131,7 @@ pub struct Config {
     pub ip_rate_limit: IpRateLimit,
     pub turnstile_secret_key: Option<String>,
     pub turnstile_siteverify_url: String,
+    pub upstream_timeout_ms: u64,
 }
 
 fn seconds_var(
@@ -345,7 +347,23 @@ impl Config {
                 .ok_or_else(|| error("IP_RATE_LIMIT_BURST", format!("\"{v}\" is not 1..255")))?,
         };
 
+        let upstream_timeout_ms = match get("UPSTREAM_TIMEOUT_MS") {
+            None => 10_000,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (100..=120_000).contains(n))
+                .ok_or_else(|| {
+                    error("UPSTREAM_TIMEOUT_MS", format!("\"{v}\" is not 100..120000"))
+                })?,
+        };
+        if per_minute > 60_000 {
+            return Err(error("IP_RATE_LIMIT_PER_MINUTE", "must be at most 60000"));
+        }
+
         Ok(Self {
+            upstream_timeout_ms,
             endpoint_secret: get("ACTION_INVOCATION_ENDPOINT_SECRET"),
             allow_unauthenticated_endpoint: boolean(get, "ALLOW_UNAUTHENTICATED_ENDPOINT", false)?,
             action_filter,

@@ -35,6 +35,15 @@ impl fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
+/// Why [`Server::resolve_gated`] produced no result.
+#[derive(Debug)]
+pub enum Rejection<E> {
+    /// A malformed or refused request (HTTP 400).
+    Request(RequestError),
+    /// The caller's gate refused the action.
+    Gate(E),
+}
+
 /// Which actions an endpoint may invoke (spec §1.9). Names are case-sensitive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ActionFilter {
@@ -285,10 +294,10 @@ impl<'de> Visitor<'de> for StrictVisitor {
 }
 
 /// Steps 1–6 of spec §1.3: the action and its string arguments, or a request error.
-fn parse_request<'a>(
+fn parse_request(
     body: &[u8],
     filter: &ActionFilter,
-    arguments_out: &'a mut Vec<String>,
+    arguments_out: &mut Vec<String>,
 ) -> Result<&'static ActionDef, RequestError> {
     let StrictJson(parsed) = serde_json::from_slice(body).map_err(|e| {
         if e.to_string().contains("duplicate member name") {
@@ -348,8 +357,30 @@ impl Server {
         body: &[u8],
         filter: &ActionFilter,
     ) -> Result<String, RequestError> {
+        let no_gate = |_: &'static str| async { Ok::<(), std::convert::Infallible>(()) };
+        match self.resolve_gated(body, filter, no_gate).await {
+            Ok(result) => Ok(result),
+            Err(Rejection::Request(e)) => Err(e),
+            Err(Rejection::Gate(never)) => match never {},
+        }
+    }
+
+    /// Like [`Server::resolve_with_filter`], with a `gate` that sees the action name after the
+    /// request is validated and before anything runs (the edge's abuse limits). A gate refusal
+    /// is returned as is; nothing was touched.
+    pub async fn resolve_gated<E, F, Fut>(
+        &self,
+        body: &[u8],
+        filter: &ActionFilter,
+        gate: F,
+    ) -> Result<String, Rejection<E>>
+    where
+        F: FnOnce(&'static str) -> Fut,
+        Fut: std::future::Future<Output = Result<(), E>>,
+    {
         let mut args = Vec::with_capacity(3);
-        let def = parse_request(body, filter, &mut args)?;
+        let def = parse_request(body, filter, &mut args).map_err(Rejection::Request)?;
+        gate(def.name).await.map_err(Rejection::Gate)?;
         let invocation = Invocation {
             action: def.name,
             id: crypto::generate_id(),

@@ -21,7 +21,36 @@ pub enum Bucket {
     VerifyTemporaryPassword,
 }
 
+/// A bucket's shape: storage key prefix, capacity and refill interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSpec {
+    pub prefix: &'static str,
+    /// Capacity; a fresh bucket is full.
+    pub max: u8,
+    /// One token per interval.
+    pub interval: Millis,
+}
+
+impl BucketSpec {
+    /// The rate-limit-storage key of this bucket for `subject`.
+    pub fn key(&self, subject: &str) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + subject.len());
+        key.push_str(self.prefix);
+        key.push_str(subject);
+        key
+    }
+}
+
 impl Bucket {
+    /// The spec's shape of this bucket: 5 tokens, its prefix and interval.
+    pub fn spec(self) -> BucketSpec {
+        BucketSpec {
+            prefix: self.prefix(),
+            max: MAX_TOKENS,
+            interval: self.interval(),
+        }
+    }
+
     fn prefix(self) -> &'static str {
         match self {
             Bucket::VerifyUserPassword => "aaaa.",
@@ -41,10 +70,7 @@ impl Bucket {
 
     /// The rate-limit-storage key of this bucket for `subject` (user id or email address).
     pub fn key(self, subject: &str) -> String {
-        let mut key = String::with_capacity(5 + subject.len());
-        key.push_str(self.prefix());
-        key.push_str(subject);
-        key
+        self.spec().key(subject)
     }
 }
 
@@ -97,8 +123,8 @@ impl TokenBucket {
     }
 
     /// Expiry hint: when the bucket would be full again.
-    fn expires_at(&self, interval: Millis) -> Millis {
-        self.last_refilled_at * 1000 + i64::from(MAX_TOKENS - self.count.min(MAX_TOKENS)) * interval
+    fn expires_at(&self, max: u8, interval: Millis) -> Millis {
+        self.last_refilled_at * 1000 + i64::from(max - self.count.min(max)) * interval
     }
 }
 
@@ -110,16 +136,21 @@ fn floor_seconds(now: Millis) -> i64 {
 async fn add_fresh_bucket(
     storage: &dyn RateLimitStorage,
     key: &str,
-    interval: Millis,
+    spec: &BucketSpec,
     now: Millis,
 ) -> Result<Decision, RateLimitError> {
     let bucket = TokenBucket {
-        count: MAX_TOKENS - 1,
+        count: spec.max - 1,
         last_refilled_at: floor_seconds(now),
     };
     let entry_id = crypto::generate_id();
     match storage
-        .add(key, bucket.encode(), &entry_id, bucket.expires_at(interval))
+        .add(
+            key,
+            bucket.encode(),
+            &entry_id,
+            bucket.expires_at(spec.max, spec.interval),
+        )
         .await
     {
         Ok(()) => Ok(Decision::Allowed),
@@ -137,12 +168,22 @@ pub async fn consume(
     subject: &str,
     now: Millis,
 ) -> Result<Decision, RateLimitError> {
-    let key = bucket.key(subject);
-    let interval = bucket.interval();
+    consume_from(storage, &bucket.spec(), subject, now).await
+}
+
+/// CONSUME for any bucket shape (the spec's four, or the edge's per-IP bucket).
+pub async fn consume_from(
+    storage: &dyn RateLimitStorage,
+    spec: &BucketSpec,
+    subject: &str,
+    now: Millis,
+) -> Result<Decision, RateLimitError> {
+    let key = spec.key(subject);
+    let (max, interval) = (spec.max, spec.interval);
     let entry = match storage.get(&key).await {
         Ok(entry) => entry,
         Err(StorageError::NotFound) => {
-            return add_fresh_bucket(storage, &key, interval, now).await;
+            return add_fresh_bucket(storage, &key, spec, now).await;
         }
         Err(e) => {
             return Err(RateLimitError::Failed(format!(
@@ -164,18 +205,18 @@ pub async fn consume(
                 )))
             }
         }
-        return add_fresh_bucket(storage, &key, interval, now).await;
+        return add_fresh_bucket(storage, &key, spec, now).await;
     }
 
     let refill = stored.refill(now, interval);
     let refilled = stored.count.wrapping_add(refill);
-    if refilled < MAX_TOKENS {
+    if refilled < max {
         stored.count = refilled;
         stored.last_refilled_at += i64::from(refill) * interval / 1000;
     } else {
         // KEEP: `last` advances by max·I, not to now (the "lag quirk" of spec §7.4).
-        stored.count = MAX_TOKENS;
-        stored.last_refilled_at += i64::from(MAX_TOKENS) * interval / 1000;
+        stored.count = max;
+        stored.last_refilled_at += i64::from(max) * interval / 1000;
     }
     if stored.count < 1 {
         return Ok(Decision::Denied);
@@ -185,7 +226,7 @@ pub async fn consume(
         .update(
             &key,
             stored.encode(),
-            stored.expires_at(interval),
+            stored.expires_at(max, interval),
             &entry.entry_id,
             entry.counter,
         )

@@ -415,6 +415,9 @@ impl Cache for NoCache {
     }
 }
 
+/// Called before a user-store method runs, with the method name; may change the store.
+pub type UserStoreHook = Box<dyn FnMut(&'static str)>;
+
 /// A recorded user-store call: method name and its arguments (bytes as hex).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserStoreCall {
@@ -432,7 +435,7 @@ pub struct MemoryUserStore {
     users: RefCell<BTreeMap<String, User>>,
     calls: RefCell<Vec<UserStoreCall>>,
     faults: RefCell<VecDeque<(&'static str, UserStoreError)>>,
-    hook: RefCell<Option<Box<dyn FnMut(&'static str)>>>,
+    hook: RefCell<Option<UserStoreHook>>,
     yielding: Cell<bool>,
 }
 

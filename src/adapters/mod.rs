@@ -6,4 +6,5 @@ pub mod http;
 pub mod logging;
 pub mod memory;
 pub mod pwned;
+pub mod turnstile;
 pub mod user_server;

@@ -352,11 +352,24 @@ impl DurableObject for RateLimitStore {
 /// The Worker side: sends one request to the object named after the key.
 pub struct ObjectStoreClient {
     namespace: ObjectNamespace,
+    /// Test builds only: every call fails as if the object were unreachable.
+    failing: bool,
 }
 
 impl ObjectStoreClient {
     pub fn new(namespace: ObjectNamespace) -> Self {
-        Self { namespace }
+        Self {
+            namespace,
+            failing: false,
+        }
+    }
+
+    #[cfg(feature = "test-faults")]
+    pub fn failing(namespace: ObjectNamespace) -> Self {
+        Self {
+            namespace,
+            failing: true,
+        }
     }
 
     async fn call(
@@ -365,6 +378,11 @@ impl ObjectStoreClient {
     ) -> std::result::Result<StoreResponse, StorageError> {
         let failed =
             |e: worker::Error| StorageError::Failed(format!("storage object call failed: {e}"));
+        if self.failing {
+            return Err(StorageError::Failed(
+                "storage object call failed: injected test fault".into(),
+            ));
+        }
         let stub = self
             .namespace
             .id_from_name(&request.key)

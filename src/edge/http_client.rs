@@ -7,9 +7,6 @@ use futures_util::future::{select, Either};
 use std::time::Duration;
 use worker::{Delay, Fetch, Fetcher, Headers, Method, Request, RequestInit, Response};
 
-/// Upstream calls (email providers, user server, Pwned Passwords) give up after this long.
-pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
-
 fn build_request(request: &HttpRequest) -> worker::Result<Request> {
     let headers = Headers::new();
     for (name, value) in &request.headers {

@@ -12,11 +12,28 @@ const KV_MIN_TTL_SECONDS: u64 = 60;
 
 pub struct KvSessionCache {
     kv: KvStore,
+    /// Test builds only: every KV call fails (see `edge::faults`).
+    failing: bool,
 }
 
 impl KvSessionCache {
     pub fn new(kv: KvStore) -> Self {
-        Self { kv }
+        Self { kv, failing: false }
+    }
+
+    #[cfg(feature = "test-faults")]
+    pub fn failing(kv: KvStore) -> Self {
+        Self { kv, failing: true }
+    }
+
+    fn injected(&self) -> Result<(), worker::kv::KvError> {
+        if self.failing {
+            Err(worker::kv::KvError::InvalidKvStore(
+                "injected test fault".into(),
+            ))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -56,7 +73,11 @@ pub fn unwrap(stored: &[u8], now: Millis) -> Option<Vec<u8>> {
 #[async_trait(?Send)]
 impl Cache for KvSessionCache {
     async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
-        match self.kv.get(key).bytes().await {
+        let read = match self.injected() {
+            Ok(()) => self.kv.get(key).bytes().await,
+            Err(e) => Err(e),
+        };
+        match read {
             Ok(Some(stored)) => unwrap(&stored, now()).ok_or(StorageError::NotFound),
             Ok(None) => Err(StorageError::NotFound),
             Err(e) => {
@@ -69,7 +90,10 @@ impl Cache for KvSessionCache {
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Millis) -> Result<(), StorageError> {
         let expires_at = now() + ttl;
         let ttl_seconds = ((ttl as u64).div_ceil(1000)).max(KV_MIN_TTL_SECONDS);
-        let result = match self.kv.put_bytes(key, &wrap(&value, expires_at)) {
+        let result = match self
+            .injected()
+            .and_then(|()| self.kv.put_bytes(key, &wrap(&value, expires_at)))
+        {
             Ok(builder) => builder.expiration_ttl(ttl_seconds).execute().await,
             Err(e) => Err(e),
         };
@@ -80,7 +104,11 @@ impl Cache for KvSessionCache {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        if let Err(e) = self.kv.delete(key).await {
+        let deleted = match self.injected() {
+            Ok(()) => self.kv.delete(key).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = deleted {
             report("delete", e);
         }
         Ok(())

@@ -5,6 +5,8 @@
 mod bench;
 mod d1_user_store;
 mod durable_object;
+#[cfg(feature = "test-faults")]
+mod faults;
 mod http_client;
 mod kv_cache;
 
@@ -18,18 +20,22 @@ use crate::adapters::http::HttpClient;
 use crate::adapters::logging::JsonLineLogger;
 use crate::adapters::memory::NoCache;
 use crate::adapters::pwned::{NoBreachCheck, PwnedPasswordsChecker};
+use crate::adapters::turnstile::TurnstileVerifier;
 use crate::adapters::user_server::UserServerClient;
 use crate::config::{Config, EmailConfig, UserStoreConfig};
 use crate::crypto::constant_time_eq;
+use crate::endpoint::{ActionFilter, Rejection};
 use crate::ports::{
     Cache, Clock, EmailAddressChecker, EmailSender, Millis, PasswordHashAlgorithm,
-    PasswordStrengthChecker, UserStore,
+    PasswordStrengthChecker, RateLimitStorage, UserStore,
 };
+use crate::rate_limit::{self, BucketSpec, Decision, RateLimitError};
 use crate::server::{PasswordConfig, Ports, Server};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 use worker::{event, Context, Env, Headers, Method, Request, Response, Result};
 
 /// Request bodies above this are refused with 413.
@@ -56,6 +62,10 @@ impl EmailAddressChecker for AllowAllEmailAddresses {
 struct Deployment {
     server: Server,
     config: Config,
+    rate_limit_storage: Rc<dyn RateLimitStorage>,
+    turnstile: Option<TurnstileVerifier>,
+    #[cfg(feature = "test-faults")]
+    faults: faults::Rebuild,
 }
 
 thread_local! {
@@ -77,40 +87,45 @@ fn error_sink() -> Rc<dyn Fn(&str)> {
     Rc::new(|line: &str| worker::console_error!("{line}"))
 }
 
-fn fetch_client() -> Rc<dyn HttpClient> {
-    Rc::new(http_client::FetchClient {
-        timeout: http_client::UPSTREAM_TIMEOUT,
-    })
+fn fetch_client(timeout: Duration) -> Rc<dyn HttpClient> {
+    Rc::new(http_client::FetchClient { timeout })
 }
 
-fn service_client(env: &Env, binding: &str) -> Option<Rc<dyn HttpClient>> {
+fn service_client(env: &Env, binding: &str, timeout: Duration) -> Option<Rc<dyn HttpClient>> {
     env.service(binding).ok().map(|fetcher| {
-        Rc::new(http_client::ServiceClient {
-            fetcher,
-            timeout: http_client::UPSTREAM_TIMEOUT,
-        }) as Rc<dyn HttpClient>
+        Rc::new(http_client::ServiceClient { fetcher, timeout }) as Rc<dyn HttpClient>
     })
 }
 
 fn build(env: &Env) -> std::result::Result<Deployment, String> {
     let config = Config::from_vars(|name| read_var(env, name)).map_err(|e| e.to_string())?;
+    let timeout = Duration::from_millis(config.upstream_timeout_ms);
+    let fetch_client = || fetch_client(timeout);
     let binding_error = |name: &str, e: worker::Error| format!("binding {name} is missing: {e}");
 
-    let main_storage = Rc::new(durable_object::ObjectStoreClient::new(
-        env.durable_object("MAIN_STORAGE")
-            .map_err(|e| binding_error("MAIN_STORAGE", e))?,
-    ));
-    let rate_limit_storage = Rc::new(durable_object::ObjectStoreClient::new(
-        env.durable_object("RATE_LIMIT_STORAGE")
-            .map_err(|e| binding_error("RATE_LIMIT_STORAGE", e))?,
-    ));
-    let cache: Rc<dyn Cache> = if config.session.cache_expiration > 0 {
-        Rc::new(kv_cache::KvSessionCache::new(
+    let main_namespace = env
+        .durable_object("MAIN_STORAGE")
+        .map_err(|e| binding_error("MAIN_STORAGE", e))?;
+    let rate_limit_namespace = env
+        .durable_object("RATE_LIMIT_STORAGE")
+        .map_err(|e| binding_error("RATE_LIMIT_STORAGE", e))?;
+    let kv = if config.session.cache_expiration > 0 {
+        Some(
             env.kv("SESSION_CACHE")
                 .map_err(|e| binding_error("SESSION_CACHE", e))?,
-        ))
+        )
     } else {
-        Rc::new(NoCache)
+        None
+    };
+    let main_storage = Rc::new(durable_object::ObjectStoreClient::new(
+        main_namespace.clone(),
+    ));
+    let rate_limit_storage: Rc<dyn RateLimitStorage> = Rc::new(
+        durable_object::ObjectStoreClient::new(rate_limit_namespace.clone()),
+    );
+    let cache: Rc<dyn Cache> = match &kv {
+        Some(kv) => Rc::new(kv_cache::KvSessionCache::new(kv.clone())),
+        None => Rc::new(NoCache),
     };
 
     let user_store: Rc<dyn UserStore> = match &config.user_store {
@@ -118,7 +133,7 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
             env.d1("DB").map_err(|e| binding_error("DB", e))?,
         )),
         UserStoreConfig::UserServer { url, secret } => {
-            let (http, url) = match (service_client(env, "USER_SERVER"), url) {
+            let (http, url) = match (service_client(env, "USER_SERVER", timeout), url) {
                 (Some(service), url) => (
                     service,
                     url.clone().unwrap_or_else(|| "https://user-server/".into()),
@@ -155,7 +170,7 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
             fetch_client(),
         )),
         EmailConfig::Service => {
-            let http = service_client(env, "EMAIL").ok_or_else(|| {
+            let http = service_client(env, "EMAIL", timeout).ok_or_else(|| {
                 "configuration error in EMAIL_PROVIDER: service needs a service binding named EMAIL"
                     .to_string()
             })?;
@@ -174,7 +189,7 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
     let ports = Ports {
         main_storage,
         cache,
-        rate_limit_storage,
+        rate_limit_storage: rate_limit_storage.clone(),
         user_store,
         email_sender,
         error_logger: Rc::new(JsonLineLogger::new(error_sink())),
@@ -191,8 +206,27 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
         temporary_password_algorithm: Rc::new(config.temporary_password_algorithm.clone()),
         max_concurrent_password_hashing: config.max_concurrent_password_hashing,
     };
+    let turnstile = config.turnstile_secret_key.as_ref().map(|secret| {
+        TurnstileVerifier::new(&config.turnstile_siteverify_url, secret, fetch_client())
+    });
+    #[cfg(feature = "test-faults")]
+    let faults = faults::Rebuild {
+        ports: ports.clone(),
+        passwords: passwords.clone(),
+        session: config.session,
+        main_namespace,
+        rate_limit_namespace,
+        kv,
+    };
     let server = Server::new(ports, config.session, passwords)?;
-    Ok(Deployment { server, config })
+    Ok(Deployment {
+        server,
+        config,
+        rate_limit_storage,
+        turnstile,
+        #[cfg(feature = "test-faults")]
+        faults,
+    })
 }
 
 fn deployment(env: &Env) -> std::result::Result<Rc<Deployment>, String> {
@@ -262,7 +296,59 @@ async fn read_body(req: &mut Request) -> Result<Option<Vec<u8>>> {
     Ok(Some(body))
 }
 
-async fn action_invocation_endpoint(mut req: Request, env: &Env) -> Result<Response> {
+/// The actions anyone can start without a token: the per-IP limit applies to them only.
+const UNAUTHENTICATED_ENTRY_POINTS: [&str; 3] = [
+    "create_signup",
+    "create_signin",
+    "create_user_password_reset",
+];
+
+enum GateRefusal {
+    /// The client's per-IP bucket is empty (or a concurrent request took the last token).
+    IpLimited,
+}
+
+/// The optional per-IP token bucket for the unauthenticated entry points, kept in the
+/// rate-limit Durable Objects under its own prefix. Storage failures let the request through
+/// (an abuse limit must not take sign-in down) and are logged.
+async fn ip_gate(
+    deployment: &Deployment,
+    client_ip: Option<&str>,
+    action: &'static str,
+) -> std::result::Result<(), GateRefusal> {
+    let limit = deployment.config.ip_rate_limit;
+    let Some(ip) = client_ip else { return Ok(()) };
+    if limit.per_minute == 0 || !UNAUTHENTICATED_ENTRY_POINTS.contains(&action) {
+        return Ok(());
+    }
+    let spec = BucketSpec {
+        prefix: "ip.",
+        max: limit.burst as u8,
+        interval: 60_000 / Millis::from(limit.per_minute),
+    };
+    let now = js_sys::Date::now() as Millis;
+    match rate_limit::consume_from(deployment.rate_limit_storage.as_ref(), &spec, ip, now).await {
+        Ok(Decision::Allowed) => Ok(()),
+        Ok(Decision::Denied) | Err(RateLimitError::Conflict) => Err(GateRefusal::IpLimited),
+        Err(RateLimitError::Failed(message)) => {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"level": "warn", "component": "ip_rate_limit", "message": message})
+            );
+            Ok(())
+        }
+    }
+}
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+async fn action_invocation_endpoint(
+    mut req: Request,
+    env: &Env,
+    captcha: bool,
+) -> Result<Response> {
     let deployment = match deployment(env) {
         Ok(d) => d,
         Err(message) => {
@@ -286,24 +372,64 @@ async fn action_invocation_endpoint(mut req: Request, env: &Env) -> Result<Respo
             )
         }
     }
+    let client_ip = header(&req, "CF-Connecting-IP");
+    if captcha {
+        let Some(turnstile) = &deployment.turnstile else {
+            return text(
+                404,
+                "not found: set TURNSTILE_SECRET_KEY to enable /captcha",
+            );
+        };
+        let Some(token) = header(&req, "X-Captcha-Token").filter(|t| !t.is_empty()) else {
+            return text(403, "missing X-Captcha-Token");
+        };
+        match turnstile.verify(&token, client_ip.as_deref()).await {
+            Ok(true) => {}
+            Ok(false) => return text(403, "captcha verification failed"),
+            Err(message) => {
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({"level": "error", "component": "turnstile", "message": message})
+                );
+                return text(503, "captcha verification unavailable");
+            }
+        }
+    }
     if !is_json_content_type(&req) {
         return text(400, "Content-Type must be application/json");
     }
     let Some(body) = read_body(&mut req).await? else {
         return text(413, "request body is larger than 64 KiB");
     };
-    match deployment
-        .server
-        .resolve_with_filter(&body, &config.action_filter)
-        .await
-    {
+    // The plain endpoint applies ACTION_BLOCKLIST / ACTION_ALLOWLIST; the captcha endpoint is the
+    // place for the actions a blocklist keeps off the plain one.
+    let filter = if captcha {
+        &ActionFilter::AllowAll
+    } else {
+        &config.action_filter
+    };
+    #[cfg(feature = "test-faults")]
+    let fault_server = faults::server_for(&deployment.faults, header(&req, "X-Faroe-Test-Fault"))?;
+    #[cfg(feature = "test-faults")]
+    let server = fault_server.as_ref().unwrap_or(&deployment.server);
+    #[cfg(not(feature = "test-faults"))]
+    let server = &deployment.server;
+    let gate = |action| ip_gate(&deployment, client_ip.as_deref(), action);
+    match server.resolve_gated(&body, filter, gate).await {
         Ok(result) => {
             let headers = Headers::new();
             headers.set("Content-Type", "application/json")?;
             headers.set("Cache-Control", "no-store")?;
             Ok(Response::ok(result)?.with_headers(headers))
         }
-        Err(e) => text(400, e.reason()),
+        Err(Rejection::Request(e)) => text(400, e.reason()),
+        Err(Rejection::Gate(GateRefusal::IpLimited)) => {
+            let response = text(429, "too many requests from this address")?;
+            let headers = Headers::new();
+            headers.set("Content-Type", "text/plain; charset=utf-8")?;
+            headers.set("Retry-After", "60")?;
+            Ok(response.with_headers(headers))
+        }
     }
 }
 
@@ -316,8 +442,9 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return bench::handle(req).await;
     }
     match (req.method(), path.as_str()) {
-        (Method::Post, "/") => action_invocation_endpoint(req, &env).await,
-        (_, "/") => {
+        (Method::Post, "/") => action_invocation_endpoint(req, &env, false).await,
+        (Method::Post, "/captcha") => action_invocation_endpoint(req, &env, true).await,
+        (_, "/" | "/captcha") => {
             let response = text(405, "method not allowed: use POST")?;
             let headers = Headers::new();
             headers.set("Allow", "POST")?;

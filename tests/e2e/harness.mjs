@@ -4,7 +4,7 @@
 import { spawn, execFile } from "node:child_process";
 import { createServer } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,8 +34,22 @@ export async function tempDir(prefix = "faroe-e2e-") {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
+/**
+ * A wrangler config for a prebuilt bundle variant (e.g. `build-test`, compiled with the
+ * `test-faults` feature): the project's wrangler.toml with `main` pointed at it and no build step.
+ */
+async function configFor(bundle) {
+  const base = await readFile(join(root, "wrangler.toml"), "utf8");
+  const withoutBuild = base.replace(/\n\[build\]\ncommand = [^\n]*\n/, "\n");
+  const text = withoutBuild.replace(/^main = "build\/index.js"$/m, `main = "${bundle}/index.js"`);
+  if (text === base || !text.includes(`${bundle}/index.js`)) throw new Error("could not derive the wrangler config");
+  const path = join(root, `wrangler.${bundle}.generated.toml`);
+  await writeFile(path, text);
+  return path;
+}
+
 /** Starts `wrangler dev` on the prebuilt bundle; resolves once it answers. */
-export async function startWorker({ vars = {}, persistTo, port } = {}) {
+export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
   persistTo ??= await tempDir();
   port ??= await freePort();
   // Wrangler needs Node >= 22.12: put the project's node_modules/.bin (Node 22) first on PATH.
@@ -46,12 +60,14 @@ export async function startWorker({ vars = {}, persistTo, port } = {}) {
     WRANGLER_SEND_METRICS: "false",
     CI: "true",
   };
-  await run(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
+  const config = bundle ? ["-c", await configFor(bundle)] : [];
+  await run(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, ...config], {
     cwd: root,
     env,
   });
   const args = [
     "dev",
+    ...config,
     "--ip", "127.0.0.1",
     "--port", String(port),
     "--inspector-port", String(await freePort()),
@@ -265,6 +281,19 @@ export async function startUserServer(secret = "user-server-secret") {
     vars: { USER_STORE: "user_server", USER_SERVER_URL: url, USER_SERVER_SECRET: secret },
     close: () => { server.closeAllConnections?.(); return new Promise((r) => server.close(r)); },
   };
+}
+
+/** Worker log lines that are JSON objects (the action error logger, warnings). */
+export function jsonLogLines(logs) {
+  const out = [];
+  for (const raw of logs) {
+    const line = raw.replace(/\x1b\[[0-9;]*m/g, "");
+    const start = line.indexOf("{");
+    const end = line.lastIndexOf("}");
+    if (start < 0 || end < start) continue;
+    try { out.push(JSON.parse(line.slice(start, end + 1))); } catch {}
+  }
+  return out;
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
