@@ -19,5 +19,9 @@ echo "== end-to-end in workerd (wrangler dev, @faroe/client)"
 FAROE_SKIP_BUILD=1 node --test --test-concurrency=1 tests/e2e/*.test.mjs
 if [ -f js/package.json ]; then
   echo "== js/ client and example app (Node test runner, Chromium)"
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "test: installing Debian's chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
   npm run --silent test:js
 fi

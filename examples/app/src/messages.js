@@ -1,0 +1,60 @@
+// Faroe error codes and page notices → sentences for people. Unknown codes fall back to a generic
+// message; the code itself is logged, never shown.
+
+const ERRORS = {
+  rate_limited: "Too many attempts. Please wait a few minutes and try again.",
+  incorrect_password: "That password is not correct.",
+  incorrect_temporary_password: "That temporary password is not correct. Check the email we sent you.",
+  incorrect_email_address_verification_code: "That code is not correct. Check the email we sent you.",
+  weak_password: "That password has appeared in a data breach. Please choose a different one.",
+  invalid_password_length: "Passwords must be between 10 and 100 characters long.",
+  invalid_email_address: "Please enter a valid email address.",
+  email_address_already_used: "An account already uses that email address.",
+  email_address_not_allowed: "That email address cannot be used here.",
+  email_address_not_verified: "Please confirm your email address first.",
+  email_address_already_verified: "Your email address is already confirmed.",
+  user_not_found: "No account uses that email address.",
+  user_disabled: "This account has been disabled.",
+  password_not_set: "Please choose a password first.",
+  new_password_not_set: "Please choose a new password first.",
+  user_identity_not_verified: "Please enter your current password.",
+  user_first_factor_not_verified: "Please enter the temporary password from the email first.",
+  internal_conflict: "Something changed while we were working on it. Please try again.",
+  session_not_created: "Your password was saved, but we could not sign you in. Please sign in.",
+  invalid_session_token: "Your session has ended. Please sign in again.",
+  session_mismatch: "This change was started in another session. Please start again.",
+  invalid_signup_token: "This sign-up has expired. Please start again.",
+  invalid_signin_token: "This sign-in has expired. Please try again.",
+  invalid_user_email_address_update_token: "This email change has expired. Please start again.",
+  invalid_password_update_token: "This password change has expired. Please start again.",
+  invalid_user_password_update_token: "This password change has expired. Please start again.",
+  invalid_user_deletion_token: "This request has expired. Please start again.",
+  invalid_user_password_reset_token: "This password reset has expired. Please start again.",
+};
+
+export function errorMessage(code) {
+  return ERRORS[code] ?? "Something went wrong on our side. Please try again in a moment.";
+}
+
+const NOTICES = {
+  "welcome": "Welcome! Your account is ready and you are signed in.",
+  "signed-in": "You are signed in.",
+  "signed-out": "You have been signed out.",
+  "signed-out-everywhere": "You have been signed out on all devices. Other devices are signed out within a minute.",
+  "signin-required": "Please sign in to continue.",
+  "session-ended": "Your session has ended. Please sign in again.",
+  "code-sent": "We sent the code again.",
+  "signup-expired": ERRORS.invalid_signup_token,
+  "email-update-expired": ERRORS.invalid_user_email_address_update_token,
+  "password-update-expired": ERRORS.invalid_password_update_token,
+  "reset-expired": ERRORS.invalid_user_password_reset_token,
+  "email-updated": "Your email address has been changed.",
+  "password-updated": "Your password has been changed.",
+  "password-reset": "Your password has been reset and you are signed in.",
+  "account-deleted": "Your account has been deleted.",
+};
+
+/** The text for a `?notice=` key; unknown keys show nothing (no reflected text). */
+export function noticeMessage(key) {
+  return key && Object.hasOwn(NOTICES, key) ? NOTICES[key] : null;
+}

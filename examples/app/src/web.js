@@ -1,0 +1,288 @@
+// Request context for the example app: cookies, the CSRF token, signed values and HTML pages.
+import { Client } from "@faroe/client";
+import { ServiceBindingEndpointClient } from "../../../js/src/index.js";
+import { noticeMessage } from "./messages.js";
+
+/** Every cookie the app sets. All are HttpOnly, Secure and SameSite=Lax. */
+export const COOKIES = {
+  session: "fw_session",
+  email: "fw_email",
+  csrf: "fw_csrf",
+  signup: "fw_signup",
+  emailUpdate: "fw_email_update",
+  passwordUpdate: "fw_password_update",
+  deletion: "fw_deletion",
+  reset: "fw_reset",
+};
+
+/** Cookie lifetimes in seconds (flow cookies match the Faroe entity lifetimes). */
+export const LIFETIMES = {
+  session: 30 * 24 * 3600,
+  signup: 20 * 60,
+  emailUpdate: 20 * 60,
+  passwordUpdate: 10 * 60,
+  deletion: 10 * 60,
+  reset: 20 * 60,
+};
+
+export class ConfigError extends Error {}
+
+const encoder = new TextEncoder();
+const keys = new Map();
+
+async function hmacKey(secret) {
+  let key = keys.get(secret);
+  if (!key) {
+    key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+      "verify",
+    ]);
+    keys.set(secret, key);
+  }
+  return key;
+}
+
+export function base64url(bytes) {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+export function fromBase64url(text) {
+  if (typeof text !== "string" || !/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  try {
+    const s = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    return Uint8Array.from(s, (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}
+
+function randomToken() {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+function parseCookies(header) {
+  const out = {};
+  for (const part of (header ?? "").split(";")) {
+    const i = part.indexOf("=");
+    if (i < 0) continue;
+    const name = part.slice(0, i).trim();
+    if (name && !(name in out)) out[name] = part.slice(i + 1).trim();
+  }
+  return out;
+}
+
+export function escapeHtml(value) {
+  return String(value)
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
+}
+
+/** Tagged template that escapes interpolations unless they are `raw()` values. */
+export function html(strings, ...values) {
+  let out = strings[0];
+  values.forEach((v, i) => {
+    const items = Array.isArray(v) ? v : [v];
+    for (const item of items) {
+      if (item === null || item === undefined || item === false) continue;
+      out += item instanceof Raw ? item.value : escapeHtml(item);
+    }
+    out += strings[i + 1];
+  });
+  return new Raw(out);
+}
+
+class Raw {
+  constructor(value) {
+    this.value = value;
+  }
+}
+
+export function formatTime(date) {
+  if (!date) return "never";
+  return date.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+}
+
+const SECURITY_HEADERS = {
+  "Content-Security-Policy":
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "same-origin",
+  "Cache-Control": "no-store",
+};
+
+const STYLE = `
+  :root { color-scheme: light; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
+  body { margin: 0; background: #f2f4f7; color: #1d2433; }
+  header { background: #1d3557; color: #fff; padding: 12px 24px; display: flex; justify-content: space-between; align-items: center; }
+  header a { color: #fff; text-decoration: none; font-weight: 600; }
+  main { max-width: 480px; margin: 32px auto; background: #fff; border-radius: 10px; padding: 24px 32px 32px;
+         box-shadow: 0 1px 4px rgba(0,0,0,.12); }
+  h1 { font-size: 1.5rem; margin-top: 0; }
+  label { display: block; margin: 14px 0 4px; font-weight: 600; }
+  input[type=email], input[type=password], input[type=text] { width: 100%; box-sizing: border-box; padding: 9px 10px;
+         font-size: 1rem; border: 1px solid #b8c0cc; border-radius: 6px; }
+  button { margin-top: 18px; padding: 9px 18px; font-size: 1rem; border: 0; border-radius: 6px; background: #2a6fdb;
+           color: #fff; cursor: pointer; }
+  button.secondary { background: #e4e8ee; color: #1d2433; }
+  button.danger { background: #c62828; }
+  form.inline { display: inline-block; margin-right: 8px; }
+  .error { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; padding: 10px 12px; border-radius: 6px; }
+  .notice { background: #e7f4ea; color: #1e5128; border: 1px solid #b7dfc0; padding: 10px 12px; border-radius: 6px; }
+  .hint { color: #5b6475; font-size: .9rem; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: 6px 16px; }
+  dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; font-size: .9rem; word-break: break-all; }
+  ul.actions { padding-left: 18px; line-height: 1.9; }
+`;
+
+/** One request: parsed cookies, outgoing Set-Cookie headers, the Faroe client and the CSRF token. */
+export class Context {
+  constructor(request, env) {
+    this.request = request;
+    this.env = env;
+    this.url = new URL(request.url);
+    this.cookies = parseCookies(request.headers.get("Cookie"));
+    this.setCookies = [];
+    if (!env.APP_SECRET || env.APP_SECRET.length < 16) {
+      throw new ConfigError("APP_SECRET is not set (at least 16 characters): `wrangler secret put APP_SECRET`, or `--var APP_SECRET:…` for local development.");
+    }
+    if (!env.FAROE || typeof env.FAROE.fetch !== "function") {
+      throw new ConfigError("The FAROE service binding is missing: add [[services]] binding = \"FAROE\" to wrangler.toml.");
+    }
+    this.faroe = new Client(new ServiceBindingEndpointClient(env.FAROE, { secret: env.FAROE_ENDPOINT_SECRET || null }));
+  }
+
+  cookie(name) {
+    return this.cookies[name] || null;
+  }
+
+  setCookie(name, value, maxAge) {
+    const expiry = maxAge === undefined ? "" : `; Max-Age=${maxAge}`;
+    this.setCookies.push(`${name}=${value}; Path=/; HttpOnly; Secure; SameSite=Lax${expiry}`);
+    this.cookies[name] = value;
+  }
+
+  clearCookie(name) {
+    this.setCookies.push(`${name}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0`);
+    delete this.cookies[name];
+  }
+
+  /** Clears the session and every flow cookie (sign-out, deletion). */
+  clearAll() {
+    for (const name of Object.values(COOKIES)) if (name !== COOKIES.csrf && this.cookies[name]) this.clearCookie(name);
+  }
+
+  async sign(purpose, value) {
+    const mac = await crypto.subtle.sign("HMAC", await hmacKey(this.env.APP_SECRET), encoder.encode(`${purpose}\n${value}`));
+    return base64url(new Uint8Array(mac));
+  }
+
+  async verify(purpose, value, signature) {
+    const mac = fromBase64url(signature);
+    if (!mac || mac.length !== 32) return false;
+    return crypto.subtle.verify("HMAC", await hmacKey(this.env.APP_SECRET), mac, encoder.encode(`${purpose}\n${value}`));
+  }
+
+  /**
+   * Signed double-submit CSRF token: a random HttpOnly cookie, and in each form an HMAC of it under
+   * APP_SECRET. A cross-site page can neither read the cookie nor forge the HMAC.
+   */
+  async csrfToken() {
+    let value = this.cookie(COOKIES.csrf);
+    if (!value || !/^[A-Za-z0-9_-]{43}$/.test(value)) {
+      value = randomToken();
+      this.setCookie(COOKIES.csrf, value);
+    }
+    return this.sign("csrf", value);
+  }
+
+  /** Checks the form's CSRF token against the cookie, and the Origin header when one is sent. */
+  async checkCsrf(form) {
+    const origin = this.request.headers.get("Origin");
+    if (origin && origin !== "null") {
+      let host;
+      try {
+        host = new URL(origin).host;
+      } catch {
+        return false;
+      }
+      if (host !== this.url.host) return false;
+    }
+    if (this.request.headers.get("Sec-Fetch-Site") === "cross-site") return false;
+    const cookie = this.cookie(COOKIES.csrf);
+    const field = form.get("csrf");
+    if (!cookie || typeof field !== "string") return false;
+    return this.verify("csrf", cookie, field);
+  }
+
+  /** Remembers the address to show on the account page, bound to the user id. */
+  async rememberEmail(userId, email) {
+    const encoded = base64url(encoder.encode(email));
+    this.setCookie(COOKIES.email, `${encoded}.${await this.sign("email", `${userId}\n${email}`)}`, LIFETIMES.session);
+  }
+
+  async rememberedEmail(userId) {
+    const [encoded, signature] = (this.cookie(COOKIES.email) ?? "").split(".");
+    const bytes = fromBase64url(encoded);
+    if (!bytes || !signature) return null;
+    const email = new TextDecoder().decode(bytes);
+    return (await this.verify("email", `${userId}\n${email}`, signature)) ? email : null;
+  }
+
+  redirect(location) {
+    const headers = new Headers({ Location: location, ...SECURITY_HEADERS });
+    for (const c of this.setCookies) headers.append("Set-Cookie", c);
+    return new Response(null, { status: 303, headers });
+  }
+
+  /** A full HTML page; `options.error` / the `?notice=` parameter show a message box. */
+  async page(title, body, { status = 200, error = null, notice = undefined, signedIn = false } = {}) {
+    const noticeText = notice === undefined ? noticeMessage(this.url.searchParams.get("notice")) : notice;
+    const csrf = await this.csrfToken();
+    const nav = signedIn
+      ? html`<a href="/account">Account</a>`
+      : html`<span><a href="/signin">Sign in</a> &nbsp; <a href="/signup">Sign up</a></span>`;
+    const document = html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · ${this.env.APP_NAME || "Faroe example"}</title>
+<style>${raw(STYLE)}</style>
+</head>
+<body>
+<header><a href="/">${this.env.APP_NAME || "Faroe example"}</a>${nav}</header>
+<main>
+<h1>${title}</h1>
+${noticeText ? html`<p class="notice" role="status">${noticeText}</p>` : ""}
+${error ? html`<p class="error" role="alert">${error}</p>` : ""}
+${typeof body === "function" ? body(csrf) : body}
+</main>
+</body>
+</html>`;
+    const headers = new Headers({ "Content-Type": "text/html; charset=utf-8", ...SECURITY_HEADERS });
+    for (const c of this.setCookies) headers.append("Set-Cookie", c);
+    return new Response(document.value, { status, headers });
+  }
+}
+
+export function raw(value) {
+  return new Raw(value);
+}
+
+/** The hidden CSRF field for a form. */
+export function csrfField(token) {
+  return html`<input type="hidden" name="csrf" value="${token}">`;
+}
+
+/** A standalone error page for failures before a Context exists (configuration errors). */
+export function plainErrorPage(status, message) {
+  return new Response(
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error</title></head><body><h1>Error</h1><p>${escapeHtml(message)}</p></body></html>`,
+    { status, headers: { "Content-Type": "text/html; charset=utf-8", ...SECURITY_HEADERS } },
+  );
+}

@@ -1,0 +1,496 @@
+// The example app (examples/app) and faroe-worker in one multi-config `wrangler dev`, driven in
+// headless Debian Chromium through playwright-core: every page of every flow, with codes and
+// temporary passwords read from the emails that faroe-worker's webhook provider posts to an
+// in-test capture server. Screenshots of each page go to test-artifacts/screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import {
+  root, SECRET, FAST_ALGORITHMS, freePort, tempDir, startEmailCapture, startPwnedMock,
+} from "../../tests/e2e/harness.mjs";
+
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+const SCREENSHOTS = join(root, "test-artifacts", "screenshots");
+const wrangler = join(root, "node_modules", ".bin", "wrangler");
+/** A Faroe token (`<id>.<secret>`); none may ever appear in a URL. */
+const TOKEN = /[a-km-np-z2-9]{24}\.[a-km-np-z2-9]{24}/;
+
+const run = Date.now().toString(36);
+const USER = { email: `ada-${run}@example.com`, newEmail: `ada.lovelace-${run}@example.com` };
+const PASSWORDS = {
+  first: "correct horse battery 1",
+  changed: "second staple tango 22",
+  reset: "third lantern orbit 333",
+  weak: "password123", // listed as breached by the Pwned Passwords mock
+};
+
+let capture, pwned, evil, app, browser;
+/** The "laptop" (main) and "phone" (second device) browser contexts. */
+let laptop, phone;
+const requestedUrls = [];
+
+/** Installs Debian's Chromium when it is missing (needs root and the package registry). */
+function ensureChromium() {
+  if (existsSync(CHROMIUM)) return;
+  console.log(`browser test: ${CHROMIUM} is missing; installing it with apt-get`);
+  execFileSync("sh", ["-c", "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium"], {
+    stdio: "inherit",
+  });
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} still missing after apt-get install`);
+}
+
+/**
+ * faroe-worker's config for this test: the repository's wrangler.toml with absolute paths, no
+ * build command and test vars (a secret endpoint, webhook email, the breach-check mock, fast
+ * Argon2id, no session cache so "sign out everywhere" applies at once). Written to a temporary
+ * directory so the repository's .dev.vars is not read.
+ */
+async function faroeConfig(dir, vars) {
+  const lines = (await readFile(join(root, "wrangler.toml"), "utf8")).split("\n");
+  const out = [];
+  let table = "";
+  let sawVars = false;
+  const flushVars = () => {
+    for (const [k, v] of Object.entries(vars)) out.push(`${k} = ${JSON.stringify(v)}`);
+  };
+  for (const line of lines) {
+    const header = /^\s*\[\[?([^\]]+)\]\]?\s*$/.exec(line);
+    if (header) {
+      if (table === "vars") flushVars();
+      table = header[1].trim();
+      if (table === "vars") sawVars = true;
+    }
+    if (table === "build") continue;
+    const key = /^\s*([A-Za-z0-9_]+)\s*=/.exec(line)?.[1];
+    if (table === "" && key === "main") {
+      out.push(`main = ${JSON.stringify(join(root, "build", "index.js"))}`);
+      continue;
+    }
+    if (key === "migrations_dir") {
+      out.push(`migrations_dir = ${JSON.stringify(join(root, "migrations"))}`);
+      continue;
+    }
+    if (table === "vars" && key && key in vars) continue;
+    out.push(line);
+  }
+  if (table === "vars") flushVars();
+  if (!sawVars) {
+    out.push("[vars]");
+    flushVars();
+  }
+  const path = join(dir, "faroe-worker.wrangler.toml");
+  await writeFile(path, out.join("\n"));
+  return path;
+}
+
+/** One `wrangler dev`: the example app (primary, served) + faroe-worker behind its binding. */
+async function startApp(faroeVars) {
+  const dir = await tempDir("faroe-browser-");
+  const persistTo = join(dir, "state");
+  const faroeToml = await faroeConfig(dir, faroeVars);
+  const env = {
+    ...process.env,
+    // Wrangler needs Node >= 22.12: the project's node_modules/.bin (Node 22) first on PATH.
+    PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH}`,
+    FAROE_SKIP_BUILD: "1",
+    WRANGLER_SEND_METRICS: "false",
+    CI: "true",
+    // A private dev registry: no other local `wrangler dev` can answer for faroe-worker.
+    WRANGLER_REGISTRY_PATH: join(dir, "registry"),
+  };
+  execFileSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", faroeToml], {
+    cwd: root, env, stdio: "pipe",
+  });
+  const port = await freePort();
+  const args = [
+    "dev",
+    "-c", join(root, "examples", "app", "wrangler.toml"),
+    "-c", faroeToml,
+    "--ip", "127.0.0.1",
+    "--port", String(port),
+    "--inspector-port", String(await freePort()),
+    "--persist-to", persistTo,
+    "--show-interactive-dev-session=false",
+    "--log-level", "log",
+    "--var", `APP_SECRET:browser-test-app-secret-${run}`,
+    "--var", `FAROE_ENDPOINT_SECRET:${SECRET}`,
+  ];
+  const child = spawn(wrangler, args, { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const logs = [];
+  const onData = (d) => logs.push(...d.toString().split("\n").filter(Boolean));
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${logs.join("\n")}`);
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/`);
+      await r.text();
+      if (r.status === 200) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`wrangler dev did not start:\n${logs.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    // Served as localhost: a secure context, so Chromium keeps the app's Secure cookies on http.
+    url: `http://localhost:${port}`,
+    logs,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        try { process.kill(-child.pid, "SIGTERM"); } catch {}
+        const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A page on another origin that auto-submits a form to the app: a cross-site request forgery. */
+async function startEvilSite(target) {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html" }).end(`<!doctype html><title>Win a prize</title>
+<form id="f" method="post" action="${target}/signout-everywhere"><input name="csrf" value="guess"></form>
+<script>document.getElementById("f").submit()</script>`);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => new Promise((r) => server.close(r)) };
+}
+
+async function newContext() {
+  const context = await browser.newContext({ viewport: { width: 900, height: 760 } });
+  context.on("request", (r) => requestedUrls.push(r.url()));
+  return context;
+}
+
+const pathOf = (page) => new URL(page.url()).pathname;
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Clicks a submit button and waits for the resulting page (redirected or re-rendered). */
+async function submit(page, name) {
+  const [response] = await Promise.all([
+    page.waitForNavigation({ waitUntil: "load" }),
+    page.getByRole("button", { name, exact: true }).click(),
+  ]);
+  return response;
+}
+
+async function errorText(page) {
+  return (await page.locator("p.error").textContent())?.trim();
+}
+
+async function noticeText(page) {
+  return (await page.locator("p.notice").textContent())?.trim();
+}
+
+function lastEmail(type, to) {
+  const message = capture.last(type, to);
+  assert.ok(message, `no ${type} email to ${to}`);
+  return message;
+}
+
+async function signUp(page, email, password) {
+  await page.goto(`${app.url}/signup`);
+  await page.getByLabel("Email address").fill(email);
+  await submit(page, "Continue");
+  assert.equal(pathOf(page), "/signup/verify");
+  const code = lastEmail("signup_email_address_verification_code", email).data.email_address_verification_code;
+  await page.getByLabel("Verification code").fill(code);
+  await submit(page, "Confirm");
+  await page.getByLabel("Password").fill(password);
+  await submit(page, "Create account");
+  assert.equal(pathOf(page), "/account");
+}
+
+async function signIn(page, email, password) {
+  await page.goto(`${app.url}/signin`);
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill(password);
+  return submit(page, "Sign in");
+}
+
+before(async () => {
+  ensureChromium();
+  if (!existsSync(join(root, "build", "index.js"))) {
+    execFileSync("bash", ["scripts/build.sh"], { cwd: root, stdio: "inherit" });
+  }
+  await mkdir(SCREENSHOTS, { recursive: true });
+  capture = await startEmailCapture();
+  pwned = await startPwnedMock([PASSWORDS.weak]);
+  app = await startApp({
+    ALLOW_UNAUTHENTICATED_ENDPOINT: "false",
+    ACTION_INVOCATION_ENDPOINT_SECRET: SECRET,
+    ...capture.vars,
+    ...pwned.vars,
+    ...FAST_ALGORITHMS,
+    SESSION_CACHE_EXPIRATION_SECONDS: "0",
+  });
+  evil = await startEvilSite(app.url);
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  laptop = await (await newContext()).newPage();
+  phone = await (await newContext()).newPage();
+}, { timeout: 600_000 });
+
+after(async () => {
+  await browser?.close();
+  // Both Workers' output (faroe-worker's action error log included) for failure analysis.
+  if (app) await writeFile(join(root, "test-artifacts", "browser-wrangler.log"), app.logs.join("\n") + "\n");
+  await app?.stop();
+  await evil?.close();
+  await capture?.close();
+  await pwned?.close();
+});
+
+const T = { timeout: 120_000 };
+
+test("home page links to sign-up, sign-in and reset; /account needs a session", T, async () => {
+  const response = await laptop.goto(`${app.url}/`);
+  assert.equal(response.status(), 200);
+  assert.equal(await laptop.locator("h1").textContent(), "Welcome");
+  assert.equal(response.headers()["cache-control"], "no-store");
+  assert.match(response.headers()["content-security-policy"], /default-src 'none'/);
+  await shot(laptop, "01-home");
+  await laptop.goto(`${app.url}/account`);
+  assert.equal(pathOf(laptop), "/signin");
+  assert.equal(await noticeText(laptop), "Please sign in to continue.");
+});
+
+test("sign-up: email → code from the email → password, then the account page", T, async () => {
+  const page = laptop;
+  await page.goto(`${app.url}/signup`);
+  await shot(page, "02-signup-email");
+  await page.getByLabel("Email address").fill(USER.email);
+  await submit(page, "Continue");
+  assert.equal(pathOf(page), "/signup/verify");
+  assert.match(await page.locator("main").textContent(), new RegExp(`code to ${USER.email.replace(/\./g, "\\.")}`));
+  await shot(page, "03-signup-code");
+
+  await page.getByLabel("Verification code").fill("AAAAAAAA");
+  const wrong = await submit(page, "Confirm");
+  assert.equal(wrong.status(), 400);
+  assert.equal(await errorText(page), "That code is not correct. Check the email we sent you.");
+  await shot(page, "04-signup-code-incorrect");
+
+  const code = lastEmail("signup_email_address_verification_code", USER.email).data.email_address_verification_code;
+  assert.match(code, /^[A-HJ-NP-Z2-9]{8}$/);
+  await page.getByLabel("Verification code").fill(code.toLowerCase()); // typed in any case
+  await submit(page, "Confirm");
+  assert.equal(pathOf(page), "/signup/password");
+  await shot(page, "05-signup-password");
+
+  await page.getByLabel("Password").fill(PASSWORDS.weak);
+  await submit(page, "Create account");
+  assert.equal(await errorText(page), "That password has appeared in a data breach. Please choose a different one.");
+  await shot(page, "06-signup-weak-password");
+
+  await page.getByLabel("Password").fill(PASSWORDS.first);
+  await submit(page, "Create account");
+  assert.equal(pathOf(page), "/account");
+  assert.equal(await noticeText(page), "Welcome! Your account is ready and you are signed in.");
+  assert.equal(await page.locator("#account-email").textContent(), USER.email);
+  assert.match(await page.locator("#session-id").textContent(), /^[a-km-np-z2-9]{24}$/);
+  assert.equal(await page.locator("#session-expires").textContent(), "after 30 days without use");
+  await shot(page, "07-account-after-signup");
+
+  // Tokens only in HttpOnly + Secure + SameSite=Lax cookies: invisible to scripts and pages.
+  const cookies = await page.context().cookies(app.url);
+  const session = cookies.find((c) => c.name === "fw_session");
+  assert.ok(session, "no session cookie");
+  assert.match(session.value, new RegExp(`^${TOKEN.source}$`));
+  for (const c of cookies) {
+    assert.equal(c.httpOnly, true, `${c.name} not HttpOnly`);
+    assert.equal(c.secure, true, `${c.name} not Secure`);
+    assert.equal(c.sameSite, "Lax", `${c.name} not SameSite=Lax`);
+  }
+  assert.ok(!cookies.some((c) => c.name === "fw_signup"), "signup cookie left behind");
+  assert.equal(await page.evaluate(() => document.cookie), "");
+  assert.ok(!(await page.content()).includes(session.value), "session token in the page");
+});
+
+test("sign-out, then sign-in", T, async () => {
+  const page = laptop;
+  await submit(page, "Sign out");
+  assert.equal(pathOf(page), "/");
+  assert.equal(await noticeText(page), "You have been signed out.");
+  assert.ok(!(await page.context().cookies(app.url)).some((c) => c.name === "fw_session"));
+  await shot(page, "08-signed-out");
+
+  await page.goto(`${app.url}/signin`);
+  await shot(page, "09-signin");
+  await signIn(page, USER.email, PASSWORDS.first);
+  assert.equal(pathOf(page), "/account");
+  assert.equal(await noticeText(page), "You are signed in.");
+  assert.equal(await page.locator("#account-email").textContent(), USER.email);
+  await shot(page, "10-account-after-signin");
+});
+
+test("CSRF: forged and cross-site POSTs are refused and change nothing", T, async () => {
+  const page = laptop;
+  const request = page.context().request;
+  const noToken = await request.post(`${app.url}/signout-everywhere`, { form: { x: "1" }, maxRedirects: 0 });
+  assert.equal(noToken.status(), 403);
+  const forged = await request.post(`${app.url}/signout-everywhere`, { form: { csrf: "A".repeat(43) }, maxRedirects: 0 });
+  assert.equal(forged.status(), 403);
+  await page.goto(`${app.url}/account`);
+  const token = await page.locator('form[action="/signout-everywhere"] input[name=csrf]').getAttribute("value");
+  const otherOrigin = await request.post(`${app.url}/signout-everywhere`, {
+    form: { csrf: token }, headers: { Origin: "http://evil.example" }, maxRedirects: 0,
+  });
+  assert.equal(otherOrigin.status(), 403);
+
+  // A real cross-site form post from another origin in the same browser.
+  await Promise.all([page.waitForURL(`${app.url}/signout-everywhere`), page.goto(evil.url)]);
+  await page.waitForLoadState("load");
+  assert.equal(await page.locator("h1").textContent(), "Please try again");
+  await shot(page, "11-csrf-cross-site-refused");
+
+  await page.goto(`${app.url}/account`);
+  assert.equal(pathOf(page), "/account", "the session must survive the forged requests");
+});
+
+test("password change: weak new password refused, then changed", T, async () => {
+  const page = laptop;
+  await page.goto(`${app.url}/account`);
+  await Promise.all([page.waitForURL("**/account/password"), page.getByRole("link", { name: "Change password" }).click()]);
+  await shot(page, "12-password-change");
+  await page.getByLabel("Current password").fill(PASSWORDS.first);
+  await page.getByLabel("New password").fill(PASSWORDS.weak);
+  await submit(page, "Change password");
+  assert.equal(await errorText(page), "That password has appeared in a data breach. Please choose a different one.");
+  // The update (kept in an HttpOnly cookie) already has the identity verified.
+  assert.equal(await page.getByLabel("Current password").count(), 0);
+  await shot(page, "13-password-change-weak");
+  await page.getByLabel("New password").fill(PASSWORDS.changed);
+  await submit(page, "Change password");
+  assert.equal(pathOf(page), "/account");
+  assert.equal(await noticeText(page), "Your password has been changed.");
+  await shot(page, "14-password-changed");
+  assert.ok(lastEmail("user_password_updated_notification", USER.email));
+});
+
+test("password reset on a second device with the emailed temporary password", T, async () => {
+  const page = phone;
+  await page.goto(`${app.url}/signin`);
+  await Promise.all([page.waitForURL("**/reset"), page.getByRole("link", { name: "Forgot your password?" }).click()]);
+  await shot(page, "15-reset-email");
+  await page.getByLabel("Email address").fill(USER.email);
+  await submit(page, "Send temporary password");
+  assert.equal(pathOf(page), "/reset/verify");
+  await shot(page, "16-reset-verify");
+
+  await page.getByLabel("Temporary password").fill("ABCDEFGHJKMN");
+  await page.getByLabel("New password").fill(PASSWORDS.reset);
+  await submit(page, "Reset password");
+  assert.equal(await errorText(page), "That temporary password is not correct. Check the email we sent you.");
+  await shot(page, "17-reset-incorrect-temporary-password");
+
+  const temporary = lastEmail("user_password_reset_temporary_password", USER.email).data.temporary_password;
+  assert.match(temporary, /^[A-HJ-NP-Z2-9]{12}$/);
+  await page.getByLabel("Temporary password").fill(temporary);
+  await page.getByLabel("New password").fill(PASSWORDS.reset);
+  await submit(page, "Reset password");
+  assert.equal(pathOf(page), "/account");
+  assert.equal(await noticeText(page), "Your password has been reset and you are signed in.");
+  assert.equal(await page.locator("#account-email").textContent(), USER.email);
+  await shot(page, "18-account-after-reset");
+});
+
+test("email change: new address, code from the email and current password", T, async () => {
+  const page = laptop;
+  await page.goto(`${app.url}/account`);
+  await Promise.all([page.waitForURL("**/account/email"), page.getByRole("link", { name: "Change email address" }).click()]);
+  await shot(page, "19-email-change");
+  await page.getByLabel("New email address").fill(USER.newEmail);
+  await submit(page, "Send code");
+  assert.equal(pathOf(page), "/account/email/verify");
+  await shot(page, "20-email-verify");
+  const code = lastEmail("user_email_address_update_email_address_verification_code", USER.newEmail)
+    .data.email_address_verification_code;
+  await page.getByLabel("Verification code").fill(code);
+  await page.getByLabel("Current password").fill(PASSWORDS.reset);
+  await submit(page, "Change email address");
+  assert.equal(pathOf(page), "/account");
+  assert.equal(await noticeText(page), "Your email address has been changed.");
+  assert.equal(await page.locator("#account-email").textContent(), USER.newEmail);
+  await shot(page, "21-email-changed");
+  assert.equal(lastEmail("user_email_address_updated_notification", USER.email).data.new_email_address, USER.newEmail);
+});
+
+test("sign out everywhere ends the other device's session too", T, async () => {
+  await phone.goto(`${app.url}/account`);
+  assert.equal(pathOf(phone), "/account");
+
+  await laptop.goto(`${app.url}/account`);
+  await submit(laptop, "Sign out everywhere");
+  assert.equal(pathOf(laptop), "/signin");
+  assert.match(await noticeText(laptop), /signed out on all devices/);
+  await shot(laptop, "22-signed-out-everywhere");
+
+  await phone.goto(`${app.url}/account`);
+  assert.equal(pathOf(phone), "/signin");
+  assert.equal(await noticeText(phone), "Your session has ended. Please sign in again.");
+  assert.ok(!(await phone.context().cookies(app.url)).some((c) => c.name === "fw_session"));
+  await shot(phone, "23-other-device-signed-out");
+});
+
+test("account deletion with the current password", T, async () => {
+  const page = laptop;
+  await signIn(page, USER.newEmail, PASSWORDS.reset);
+  assert.equal(pathOf(page), "/account");
+  await Promise.all([page.waitForURL("**/account/delete"), page.getByRole("link", { name: "Delete account" }).click()]);
+  await shot(page, "24-account-delete");
+  await page.getByLabel("Current password").fill(PASSWORDS.reset);
+  await submit(page, "Delete my account");
+  assert.equal(pathOf(page), "/");
+  assert.equal(await noticeText(page), "Your account has been deleted.");
+  assert.deepEqual((await page.context().cookies(app.url)).map((c) => c.name), ["fw_csrf"]);
+  await shot(page, "25-account-deleted");
+
+  await signIn(page, USER.newEmail, PASSWORDS.reset);
+  assert.equal(pathOf(page), "/signin");
+  assert.equal(await errorText(page), "No account uses that email address.");
+  await shot(page, "26-signin-after-deletion");
+});
+
+test("sign-in errors: incorrect password, then rate limited", T, async () => {
+  const page = await (await newContext()).newPage();
+  const email = `grace-${run}@example.com`;
+  await signUp(page, email, PASSWORDS.first);
+  await submit(page, "Sign out");
+  // The verify-user-password bucket holds 5 attempts per user.
+  for (let i = 1; i <= 5; i++) {
+    const response = await signIn(page, email, `wrong password ${i}`);
+    assert.equal(response.status(), 400);
+    assert.equal(await errorText(page), "That password is not correct.");
+    if (i === 1) await shot(page, "27-signin-incorrect-password");
+  }
+  const limited = await signIn(page, email, PASSWORDS.first);
+  assert.equal(limited.status(), 429);
+  assert.equal(await errorText(page), "Too many attempts. Please wait a few minutes and try again.");
+  assert.equal(await page.getByLabel("Email address").inputValue(), email);
+  await shot(page, "28-signin-rate-limited");
+  await page.context().close();
+});
+
+test("no token, code or temporary password ever appeared in a URL", () => {
+  assert.ok(requestedUrls.length > 50, `only ${requestedUrls.length} requests recorded`);
+  const secrets = capture.messages.flatMap((m) => [m.data.email_address_verification_code, m.data.temporary_password]).filter(Boolean);
+  for (const url of requestedUrls) {
+    assert.doesNotMatch(url, TOKEN, url);
+    for (const s of secrets) assert.ok(!url.includes(s), `${url} contains an emailed secret`);
+  }
+});
