@@ -1,0 +1,79 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! One journey on the real default algorithms (`argon2id.65536.3.1.32` for user passwords,
+//! `argon2id.16384.3.1.32` for temporary passwords); every other test uses the cheap test ones.
+
+mod common;
+
+use common::*;
+use faroe_worker::adapters::memory::EmailKind;
+use faroe_worker::password::{
+    Argon2id, DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, DEFAULT_USER_PASSWORD_ALGORITHM,
+};
+use faroe_worker::ports::PasswordHashAlgorithm;
+use faroe_worker::{PasswordConfig, Ports, Server};
+use serde_json::json;
+use std::rc::Rc;
+
+#[test]
+fn signup_signin_and_reset_on_the_default_argon2id_parameters() {
+    let mut h = Harness::new();
+    let user_algorithm = Rc::new(Argon2id::from_id(DEFAULT_USER_PASSWORD_ALGORITHM).unwrap());
+    let temporary_algorithm =
+        Rc::new(Argon2id::from_id(DEFAULT_TEMPORARY_PASSWORD_ALGORITHM).unwrap());
+    h.server = Server::new(
+        Ports {
+            main_storage: h.main.clone(),
+            cache: h.cache.clone(),
+            rate_limit_storage: h.rate.clone(),
+            user_store: h.users.clone(),
+            email_sender: h.email.clone(),
+            error_logger: h.logger.clone(),
+            clock: h.clock.clone(),
+            email_address_checker: h.email_checker.clone(),
+            password_strength_checker: h.strength.clone(),
+        },
+        h.config.session,
+        PasswordConfig {
+            user_password_algorithms: vec![user_algorithm as Rc<dyn PasswordHashAlgorithm>],
+            temporary_password_algorithm: temporary_algorithm,
+            max_concurrent_password_hashing: 1,
+        },
+    )
+    .unwrap();
+
+    let token = h.signup_ready("argon@example.com");
+    h.ok("complete_signup", json!({ "signup_token": token }));
+    let created = h.users.calls_to("create_user");
+    assert_eq!(created[0].args[2], "argon2id.65536.3.1.32");
+    assert_eq!(created[0].args[1].len(), 64, "32-byte hash as hex");
+    assert_eq!(created[0].args[3].len(), 32, "16-byte salt as hex");
+
+    let signin = h.create_signin("argon@example.com");
+    assert_eq!(
+        h.err(
+            "verify_signin_user_password",
+            json!({ "signin_token": signin, "password": "correct-horse-8" })
+        ),
+        "incorrect_password"
+    );
+    h.ok(
+        "verify_signin_user_password",
+        json!({ "signin_token": signin, "password": "correct-horse-9" }),
+    );
+
+    let reset = h.ok(
+        "create_user_password_reset",
+        json!({ "user_email_address": "argon@example.com" }),
+    );
+    let reset_token = reset["user_password_reset_token"].as_str().unwrap();
+    let temporary = h
+        .email
+        .sent_of(EmailKind::UserPasswordResetTemporaryPassword)[0]
+        .secret
+        .clone();
+    h.ok(
+        "verify_user_password_reset_temporary_password",
+        json!({ "user_password_reset_token": reset_token, "temporary_password": temporary }),
+    );
+    assert!(h.logger.entries().is_empty());
+}
