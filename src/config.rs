@@ -18,8 +18,8 @@ pub struct Variable {
 pub static VARIABLES: &[Variable] = &[
     Variable { name: "ACTION_INVOCATION_ENDPOINT_SECRET", default: "(required secret)", meaning: "Bearer secret callers must send; compared in constant time" },
     Variable { name: "ALLOW_UNAUTHENTICATED_ENDPOINT", default: "false", meaning: "true serves without a secret (local development only)" },
-    Variable { name: "ACTION_BLOCKLIST", default: "(empty)", meaning: "comma-separated actions refused with 400" },
-    Variable { name: "ACTION_ALLOWLIST", default: "(empty = all)", meaning: "comma-separated actions, all others refused with 400" },
+    Variable { name: "ACTION_BLOCKLIST", default: "(empty)", meaning: "comma-separated actions refused with 400 on POST / (POST /captcha serves every action)" },
+    Variable { name: "ACTION_ALLOWLIST", default: "(empty = all)", meaning: "comma-separated actions, all others refused with 400 on POST / (not on /captcha)" },
     Variable { name: "SESSION_INACTIVITY_TIMEOUT_SECONDS", default: "2592000", meaning: "sessions unused this long are invalid" },
     Variable { name: "SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS", default: "60", meaning: "minimum interval between activity writes" },
     Variable { name: "SESSION_CACHE_EXPIRATION_SECONDS", default: "60", meaning: "KV cache TTL; 0 = no cache, otherwise at least 60" },
@@ -42,7 +42,7 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "PASSWORD_BREACH_CHECK", default: "on", meaning: "off disables the Pwned Passwords check" },
     Variable { name: "PWNED_PASSWORDS_URL", default: crate::adapters::pwned::DEFAULT_PWNED_PASSWORDS_URL, meaning: "Pwned Passwords range API base URL" },
     Variable { name: "UPSTREAM_TIMEOUT_MS", default: "10000", meaning: "timeout for email, user-server, Pwned Passwords and Turnstile calls" },
-    Variable { name: "IP_RATE_LIMIT_PER_MINUTE", default: "0 (off)", meaning: "per-IP token bucket refill for create_signup, create_signin, create_user_password_reset" },
+    Variable { name: "IP_RATE_LIMIT_PER_MINUTE", default: "0 (off)", meaning: "per-IP token bucket refill (must divide 60) for create_signup, create_signin, create_user_password_reset" },
     Variable { name: "IP_RATE_LIMIT_BURST", default: "10", meaning: "per-IP bucket capacity" },
     Variable { name: "TURNSTILE_SECRET_KEY", default: "(none = /captcha disabled)", meaning: "Turnstile secret; enables POST /captcha" },
     Variable { name: "TURNSTILE_SITEVERIFY_URL", default: DEFAULT_TURNSTILE_SITEVERIFY_URL, meaning: "Turnstile siteverify endpoint" },
@@ -358,8 +358,12 @@ impl Config {
                     error("UPSTREAM_TIMEOUT_MS", format!("\"{v}\" is not 100..120000"))
                 })?,
         };
-        if per_minute > 60_000 {
-            return Err(error("IP_RATE_LIMIT_PER_MINUTE", "must be at most 60000"));
+        // Buckets keep whole-second timestamps, so the refill interval must be whole seconds.
+        if per_minute > 60 || (per_minute > 0 && 60 % per_minute != 0) {
+            return Err(error(
+                "IP_RATE_LIMIT_PER_MINUTE",
+                "must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60); raise IP_RATE_LIMIT_BURST for bursts",
+            ));
         }
 
         Ok(Self {

@@ -73,12 +73,20 @@ pub struct Token<'a> {
     pub secret: &'a str,
 }
 
-/// Splits a token on every `.`; anything but exactly two parts is invalid.
+/// Whether `s` could be a generated id: 24 characters of the lowercase alphabet.
+pub fn is_valid_id(s: &str) -> bool {
+    s.len() == 24 && s.bytes().all(|b| LOWERCASE_ALPHABET.contains(&b))
+}
+
+/// Splits a token on every `.`; anything but exactly two parts is invalid (spec §2.1). An id that
+/// no generated id could equal is refused too, before any storage lookup (the spec's MAY: the
+/// outcome is the same, and garbage ids then cost no Durable Object request). The secret is not
+/// pre-validated: expired entities must still be found and deleted first.
 pub fn parse_token(token: &str) -> Option<Token<'_>> {
     let mut parts = token.split('.');
     let id = parts.next()?;
     let secret = parts.next()?;
-    if parts.next().is_some() {
+    if parts.next().is_some() || !is_valid_id(id) {
         return None;
     }
     Some(Token { id, secret })
@@ -121,10 +129,14 @@ mod tests {
         assert!(parse_token("abc").is_none());
         assert!(parse_token("a.b.c").is_none());
         assert!(parse_token("").is_none());
-        let t = parse_token(".").unwrap();
-        assert_eq!((t.id, t.secret), ("", ""));
-        let t = parse_token("id.secret").unwrap();
-        assert_eq!((t.id, t.secret), ("id", "secret"));
+        assert!(parse_token(".").is_none());
+        assert!(parse_token("id.secret").is_none(), "not a possible id");
+        assert!(
+            parse_token("abcdefghijkmnpqrstuvwxyl.x").is_none(),
+            "l is not in the alphabet"
+        );
+        let t = parse_token("abcdefghijkmnpqrstuvwxyz.").unwrap();
+        assert_eq!((t.id, t.secret), ("abcdefghijkmnpqrstuvwxyz", ""));
     }
 
     #[test]

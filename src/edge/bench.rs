@@ -69,6 +69,20 @@ pub fn bench_hash_fresh(algorithm: &str) -> std::result::Result<usize, JsError> 
     hash_once(algorithm, true).map_err(|e| JsError::new(&e))
 }
 
+/// The hex hash of `password` under `salt` (both UTF-8), so the bench can check every build
+/// against hash-wasm before timing it.
+#[wasm_bindgen]
+pub fn bench_hash_hex(
+    algorithm: &str,
+    password: &str,
+    salt: &str,
+) -> std::result::Result<String, JsError> {
+    let hash = Argon2id::from_id(algorithm)
+        .and_then(|a| a.hash_sync(password.as_bytes(), salt.as_bytes()))
+        .map_err(|e| JsError::new(&e))?;
+    Ok(hash.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Size of this instance's wasm linear memory in bytes.
 #[wasm_bindgen]
 pub fn bench_memory_bytes() -> f64 {

@@ -23,7 +23,7 @@ use crate::adapters::pwned::{NoBreachCheck, PwnedPasswordsChecker};
 use crate::adapters::turnstile::TurnstileVerifier;
 use crate::adapters::user_server::UserServerClient;
 use crate::config::{Config, EmailConfig, UserStoreConfig};
-use crate::crypto::constant_time_eq;
+use crate::crypto::{constant_time_eq, hash_secret};
 use crate::endpoint::{ActionFilter, Rejection};
 use crate::ports::{
     Cache, Clock, EmailAddressChecker, EmailSender, Millis, PasswordHashAlgorithm,
@@ -256,7 +256,8 @@ fn is_authorized(req: &Request, secret: &str) -> bool {
         .flatten()
         .unwrap_or_default();
     let token = presented.strip_prefix("Bearer ").unwrap_or("");
-    constant_time_eq(token.as_bytes(), secret.as_bytes())
+    // Compare digests: equal lengths, so not even the secret's length leaks through timing.
+    constant_time_eq(&hash_secret(token), &hash_secret(secret))
 }
 
 fn is_json_content_type(req: &Request) -> bool {
