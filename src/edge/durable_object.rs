@@ -299,55 +299,44 @@ async fn run_alarm(state: &State, sql: &SqlStorage) -> Result<Response> {
     Response::ok("expired entries removed")
 }
 
-/// Main storage (Faroe entities), one object per key.
-#[durable_object]
-pub struct MainStore {
-    state: State,
-    sql: SqlStorage,
-}
-
-impl DurableObject for MainStore {
-    fn new(state: State, _env: Env) -> Self {
-        let sql = state.storage().sql();
-        if let Err(e) = EntryTable::create(&sql) {
-            worker::console_error!("failed to create the entry table: {e}");
+/// Declares a storage object class: the same entry table and protocol, its own namespace.
+macro_rules! storage_object {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[durable_object]
+        pub struct $name {
+            state: State,
+            sql: SqlStorage,
         }
-        Self { state, sql }
-    }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        serve(&self.state, &self.sql, req).await
-    }
+        impl DurableObject for $name {
+            fn new(state: State, _env: Env) -> Self {
+                let sql = state.storage().sql();
+                if let Err(e) = EntryTable::create(&sql) {
+                    worker::console_error!("failed to create the entry table: {e}");
+                }
+                Self { state, sql }
+            }
 
-    async fn alarm(&self) -> Result<Response> {
-        run_alarm(&self.state, &self.sql).await
-    }
-}
+            async fn fetch(&self, req: Request) -> Result<Response> {
+                serve(&self.state, &self.sql, req).await
+            }
 
-/// Rate-limit storage (token buckets), one object per key.
-#[durable_object]
-pub struct RateLimitStore {
-    state: State,
-    sql: SqlStorage,
-}
-
-impl DurableObject for RateLimitStore {
-    fn new(state: State, _env: Env) -> Self {
-        let sql = state.storage().sql();
-        if let Err(e) = EntryTable::create(&sql) {
-            worker::console_error!("failed to create the entry table: {e}");
+            async fn alarm(&self) -> Result<Response> {
+                run_alarm(&self.state, &self.sql).await
+            }
         }
-        Self { state, sql }
-    }
-
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        serve(&self.state, &self.sql, req).await
-    }
-
-    async fn alarm(&self) -> Result<Response> {
-        run_alarm(&self.state, &self.sql).await
-    }
+    };
 }
+
+storage_object!(
+    /// Main storage (Faroe entities), one object per key.
+    MainStore
+);
+storage_object!(
+    /// Rate-limit storage (token buckets), one object per key.
+    RateLimitStore
+);
 
 /// The Worker side: sends one request to the object named after the key.
 pub struct ObjectStoreClient {

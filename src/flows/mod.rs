@@ -137,6 +137,11 @@ impl Server {
         );
     }
 
+    /// A notification that failed is logged and otherwise ignored (spec §9).
+    pub(crate) fn log_failed_notification(&self, invocation: &Invocation, what: &str, e: String) {
+        self.log(invocation, &format!("failed to send {what}: {e}"));
+    }
+
     /// Stores a freshly created entity (spec §2.5).
     pub(crate) async fn store_new_entity<E: Entity>(&self, entity: &E) -> Result<(), Failure> {
         self.ports

@@ -1,7 +1,7 @@
 //! Sessions (spec §2.3, §2.4, §3.3, §6.2, §6.3): creation, the two validation variants, activity
 //! updates and the cache. This is the only module that touches the session cache.
 
-use super::{seconds, timestamp, ActionResult, Failure, Invocation, TokenError, Values};
+use super::{seconds, timestamp, ActionResult, Failure, TokenError, Values};
 use crate::crypto;
 use crate::encoding::{DecodeError, SequenceReader, SequenceWriter};
 use crate::ports::{Millis, StorageError, User, UserStoreError};
@@ -398,10 +398,5 @@ impl Server {
         self.validate_session_and_user(session_token)
             .await
             .map_err(|e| e.into_failure(INVALID))
-    }
-
-    /// Used by flows that only need to log a failed notification.
-    pub(crate) fn log_failed_notification(&self, invocation: &Invocation, what: &str, e: String) {
-        self.log(invocation, &format!("failed to send {what}: {e}"));
     }
 }

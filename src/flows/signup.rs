@@ -292,10 +292,7 @@ impl Server {
             )
             .await
         {
-            self.log(
-                invocation,
-                &format!("failed to send signed-in notification: {e}"),
-            );
+            self.log_failed_notification(invocation, "signed-in notification", e);
         }
         Ok(self.session_values(&session, session_token))
     }
