@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `npm run bench`: builds everything the benchmarks need under target/bench/ (the deployable
+# build/ is never touched), then runs scripts/bench/run.mjs, which measures side by side and
+# prints one table. It never fails because something is slow; it fails only if a build or a
+# benchmark cannot run at all. See docs/benchmarks.md.
+#
+# Environment knobs (defaults in brackets):
+#   BENCH_RUNS [7]         timed runs per hash measurement (median reported)
+#   BENCH_DURATION [10]    seconds per endpoint load run
+#   BENCH_CONNECTIONS [10] concurrent connections per endpoint load run
+#   BENCH_VARIANTS ["O3 simd s z"]  wasm builds to compare in Node (O3 is required)
+#   BENCH_REBUILD=1        rebuild even when the outputs are newer than the sources
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+out="$root/target/bench"
+mkdir -p "$out"
+
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
+export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
+# worker-build sets this for the wasm-bindgen proc-macro; setting it for our own cargo builds too
+# lets them share compiled artifacts with worker-build's.
+export WASM_BINDGEN_USE_JS_SYS=1
+variants="${BENCH_VARIANTS:-O3 simd s z}"
+case " $variants " in *" O3 "*) ;; *) variants="O3 $variants" ;; esac
+
+log() { echo "bench: $*" >&2; }
+
+# Whether $1 exists and is newer than every source that goes into a build.
+up_to_date() {
+  [ "${BENCH_REBUILD:-}" != "1" ] && [ -e "$1" ] &&
+    [ -z "$(find src Cargo.toml Cargo.lock -newer "$1" -print -quit)" ]
+}
+
+# Cargo settings of a variant: the release profile as is, with simd128, or at opt-level s / z.
+# Each variant has its own target dir so switching between them never rebuilds the others.
+variant_env() {
+  local rustflags="" opt=3
+  case "$1" in
+    O3) ;;
+    simd) rustflags="-Ctarget-feature=+simd128" ;;
+    s | z) opt="$1" ;;
+    *) log "unknown variant $1"; exit 1 ;;
+  esac
+  echo "CARGO_TARGET_DIR=$out/cargo-$1 CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt RUSTFLAGS=$rustflags"
+}
+
+# The same wasm as the bench Worker, bound for Node (`require`), optimised with the wasm-opt flags
+# worker-build 0.8.7 uses, so Node runs the Worker's exact hashing code.
+build_node() {
+  local v="$1" dir="$out/node-$1"
+  if up_to_date "$dir/faroe_worker_bg.wasm"; then return; fi
+  log "building the $v wasm for Node"
+  env $(variant_env "$v") cargo build --quiet --lib --release \
+    --target wasm32-unknown-unknown --features bench
+  rm -rf "$dir"
+  wasm-bindgen --target nodejs --out-dir "$dir" \
+    "$out/cargo-$v/wasm32-unknown-unknown/release/faroe_worker.wasm"
+  wasm-opt -O --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
+    --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling \
+    --debuginfo "$dir/faroe_worker_bg.wasm" -o "$dir/faroe_worker_bg.wasm"
+  # The package root is "type": "module"; the bindings are CommonJS, their snippets ES modules.
+  echo '{"type":"commonjs"}' >"$dir/package.json"
+  if [ -d "$dir/snippets" ]; then echo '{"type":"module"}' >"$dir/snippets/package.json"; fi
+}
+
+# A Worker bundle exactly as scripts/build.sh makes it (worker-build --release), into $out/$2.
+build_worker() {
+  local v="$1" name="$2" features="$3" dir="$out/$2"
+  if up_to_date "$dir/index_bg.wasm"; then return; fi
+  log "building the $name Worker bundle"
+  rm -rf "$dir"
+  env $(variant_env "$v") worker-build --release --out-dir "$dir" \
+    ${features:+--features "$features"} >"$out/$name.build.log" 2>&1 ||
+    { cat "$out/$name.build.log" >&2; exit 1; }
+}
+
+log "building the native benchmark (release)"
+cargo build --quiet --release --example bench_native
+
+for v in $variants; do build_node "$v"; done
+# Bench Worker for workerd (release profile, bench routes), and with simd128 for comparison.
+build_worker O3 worker-bench bench
+case " $variants " in *" simd "*) build_worker simd worker-bench-simd bench ;; esac
+# Deployable bundles (no bench feature) for the size figures, at each opt-level.
+for v in $variants; do
+  case "$v" in O3 | s | z) build_worker "$v" "bundle-$v" "" ;; esac
+done
+
+export BENCH_OUT="$out" BENCH_VARIANTS_BUILT="$variants"
+exec node scripts/bench/run.mjs

@@ -1,0 +1,512 @@
+// The measuring half of `npm run bench` (scripts/bench.sh builds first). Runs, in this order so
+// that nothing else competes for the CPU: the native benchmark, Argon2id in Node, then the bench
+// Worker in local workerd (wrangler dev) for hashing, memory and endpoint load, then bundle sizes.
+// Prints one table. It reports targets as met or missed and never fails because of a figure.
+import { spawn, execFile as execFileCb } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdtemp, readFile, writeFile, rm } from "node:fs/promises";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { tmpdir, cpus, loadavg } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import autocannon from "autocannon";
+
+const execFile = promisify(execFileCb);
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const out = process.env.BENCH_OUT ?? join(root, "target", "bench");
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const WARMUP = 2;
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const VARIANTS = (process.env.BENCH_VARIANTS_BUILT ?? "O3 simd s z").split(/\s+/).filter(Boolean);
+const ALGORITHMS = ["argon2id.65536.3.1.32", "argon2id.19456.2.1.32", "argon2id.16384.3.1.32"];
+const LABEL = {
+  "argon2id.65536.3.1.32": "64 MiB, t=3",
+  "argon2id.19456.2.1.32": "19 MiB, t=2",
+  "argon2id.16384.3.1.32": "16 MiB, t=3",
+};
+const wrangler = join(root, "node_modules", ".bin", "wrangler");
+const node = process.execPath;
+const results = { started: new Date().toISOString() };
+
+const log = (...a) => console.error("bench:", ...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (values) => {
+  const v = [...values].sort((a, b) => a - b);
+  const n = v.length;
+  return n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+};
+
+async function runJson(cmd, args, options = {}) {
+  const { stdout } = await execFile(cmd, args, { maxBuffer: 64 << 20, ...options });
+  return JSON.parse(stdout.trim().split("\n").pop());
+}
+
+// ---------------------------------------------------------------- native and Node
+
+async function nativeBench() {
+  log("native: Argon2id and the resolver");
+  return runJson(join(root, "target", "release", "examples", "bench_native"), ["--runs", String(RUNS)]);
+}
+
+async function nodeBench() {
+  log(`node: Argon2id, variants ${VARIANTS.join(" ")} and hash-wasm`);
+  const config = {
+    variants: VARIANTS.map((name) => ({ name, dir: join(out, `node-${name}`) })),
+    algorithms: ALGORITHMS,
+    runs: RUNS,
+    warmup: WARMUP,
+    fresh: true,
+  };
+  const script = join(root, "scripts", "bench", "node-hash.mjs");
+  const timing = await runJson(node, [script, "time", JSON.stringify(config)]);
+  // Fresh instances hashing the defaults in two orders: the user algorithm (64 MiB) first, and the
+  // temporary-password algorithm (16 MiB) first, which leaves a hole the 64 MiB buffer cannot use.
+  const large = "argon2id.65536.3.1.32,argon2id.65536.3.1.32,argon2id.65536.3.1.32,argon2id.16384.3.1.32";
+  const small = "argon2id.16384.3.1.32,argon2id.65536.3.1.32,argon2id.65536.3.1.32,argon2id.16384.3.1.32";
+  const memory = {};
+  for (const [name, mode, sequence] of [["large_first", "sync", large], ["small_first", "sync", small], ["small_first_fresh", "fresh", small]]) {
+    memory[name] = await runJson(node, [script, "memory", join(out, "node-O3"), mode, sequence]);
+  }
+  return { timing, memory };
+}
+
+// ---------------------------------------------------------------- workerd
+
+/** The repo's wrangler.toml pointed at a bundle under target/bench, with no build step. */
+async function writeConfig(dir) {
+  const text = await readFile(join(root, "wrangler.toml"), "utf8");
+  const config = text
+    .replace(/^main = .*$/m, `main = ${JSON.stringify(join(dir, "index.js"))}`)
+    .replace(/^\[build\]\n(?:command|cwd|watch_dir) = .*\n(?:(?:command|cwd|watch_dir) = .*\n)*/m, "")
+    .replace(/^migrations_dir = .*$/m, `migrations_dir = ${JSON.stringify(join(root, "migrations"))}`);
+  const path = join(dir, "wrangler.bench.toml");
+  await writeFile(path, config);
+  return path;
+}
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** Email webhook sink: answers 200 at once, keeps only the codes of setup addresses. */
+async function startSink() {
+  const codes = new Map();
+  let deliveries = 0;
+  const secret = "bench-webhook-secret";
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      deliveries++;
+      if (req.headers.authorization !== `Bearer ${secret}`) return res.writeHead(401).end();
+      const body = Buffer.concat(chunks).toString("utf8");
+      if (body.includes('"to":"setup-')) {
+        const m = JSON.parse(body);
+        if (m.data?.email_address_verification_code) codes.set(m.to, m.data.email_address_verification_code);
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${server.address().port}/hook`;
+  return {
+    codes,
+    get deliveries() { return deliveries; },
+    vars: { EMAIL_PROVIDER: "webhook", EMAIL_WEBHOOK_URL: url, EMAIL_WEBHOOK_SECRET: secret },
+    close: () => { server.closeAllConnections?.(); return new Promise((r) => server.close(r)); },
+  };
+}
+
+async function startWorker(dir, vars) {
+  const config = await writeConfig(dir);
+  const persistTo = await mkdtemp(join(tmpdir(), "faroe-bench-"));
+  const port = await freePort();
+  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" };
+  await execFile(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", config], { cwd: root, env });
+  const allVars = {
+    ALLOW_UNAUTHENTICATED_ENDPOINT: "true",
+    PASSWORD_BREACH_CHECK: "off",
+    ...vars,
+  };
+  const args = [
+    "dev", "-c", config,
+    "--ip", "127.0.0.1", "--port", String(port),
+    "--inspector-port", String(await freePort()),
+    "--persist-to", persistTo,
+    "--show-interactive-dev-session=false",
+    "--log-level", "warn",
+  ];
+  for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
+  const child = spawn(wrangler, args, { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const logs = [];
+  const onData = (d) => { logs.push(d.toString()); if (logs.length > 200) logs.shift(); };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${logs.join("")}`);
+    try {
+      const r = await fetch(`${url}/__bench/baseline`);
+      await r.text();
+      if (r.status === 200) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`wrangler dev did not start:\n${logs.join("")}`);
+    await sleep(250);
+  }
+  return {
+    url,
+    logs,
+    pgid: child.pid,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        try { process.kill(-child.pid, "SIGTERM"); } catch {}
+        const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(persistTo, { recursive: true, force: true });
+    },
+  };
+}
+
+async function invoke(url, action, args) {
+  const r = await fetch(`${url}/`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ action, arguments: args }),
+  });
+  const text = await r.text();
+  try { return JSON.parse(text); } catch { throw new Error(`${action}: HTTP ${r.status}: ${text}`); }
+}
+
+async function ok(url, action, args) {
+  const result = await invoke(url, action, args);
+  if (!result.ok) throw new Error(`${action} failed: ${JSON.stringify(result)}`);
+  return result.values;
+}
+
+let setupCounter = 0;
+/** A signup verified up to (not including) its password; returns its token. */
+async function verifiedSignup(url, sink) {
+  const address = `setup-${Date.now()}-${setupCounter++}@example.com`;
+  const { signup_token } = await ok(url, "create_signup", { email_address: address });
+  const code = sink.codes.get(address);
+  if (!code) throw new Error(`no verification code delivered to ${address}`);
+  await ok(url, "verify_signup_email_address_verification_code", {
+    signup_token, email_address_verification_code: code,
+  });
+  return signup_token;
+}
+
+/** A signed-up user's session token (the password is hashed with the configured defaults). */
+async function newSession(url, sink) {
+  const signup_token = await verifiedSignup(url, sink);
+  await ok(url, "set_signup_password", { signup_token, password: "benchmark-password-1" });
+  return (await ok(url, "complete_signup", { signup_token })).session_token;
+}
+
+async function memoryBytes(url) {
+  return (await (await fetch(`${url}/__bench/memory`)).json()).memory_bytes;
+}
+
+/** First request, WARMUP untimed, RUNS timed, per algorithm: wall time of whole HTTP requests. */
+async function workerdHash(url, { fresh = false } = {}) {
+  const outcome = {};
+  for (const id of ALGORITHMS) {
+    const once = async () => {
+      const start = performance.now();
+      const r = await fetch(`${url}/__bench/hash?algorithm=${id}${fresh ? "&fresh=1" : ""}`);
+      const body = await r.json();
+      if (r.status !== 200) throw new Error(`hash ${id}: HTTP ${r.status}`);
+      return { ms: performance.now() - start, memory: body.memory_bytes };
+    };
+    const first = await once();
+    for (let i = 0; i < WARMUP; i++) await once();
+    const runs = [];
+    let memory = first.memory;
+    for (let i = 0; i < RUNS; i++) {
+      const r = await once();
+      runs.push(r.ms);
+      memory = Math.max(memory, r.memory);
+    }
+    outcome[id] = { first_ms: first.ms, median_ms: median(runs), runs_ms: runs, memory_bytes: memory };
+  }
+  return outcome;
+}
+
+/**
+ * Peak linear memory while password hashes at the default 64 MiB run through the real flow:
+ * several set_signup_password requests at once (MAX_CONCURRENT_PASSWORD_HASHING=1 queues them).
+ */
+async function workerdHashingMemory(url, sink, concurrent = 4) {
+  const before = await memoryBytes(url);
+  const tokens = [];
+  for (let i = 0; i < concurrent; i++) tokens.push(await verifiedSignup(url, sink));
+  const afterSetup = await memoryBytes(url);
+  const start = performance.now();
+  await Promise.all(tokens.map((signup_token) => ok(url, "set_signup_password", { signup_token, password: "benchmark-password-1" })));
+  const wall = performance.now() - start;
+  return { concurrent, before_bytes: before, after_setup_bytes: afterSetup, after_bytes: await memoryBytes(url), wall_ms: wall };
+}
+
+/**
+ * CPU time (user + system, ms) used so far by the workerd processes of a wrangler dev session, from
+ * /proc: on a 2-core machine shared with the load generator, CPU per request is the steadier
+ * figure of what the Worker itself costs.
+ */
+async function workerdCpuMs(pgid) {
+  const { readdir } = await import("node:fs/promises");
+  let ticks = 0;
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try { stat = await readFile(`/proc/${entry}/stat`, "utf8"); } catch { continue; }
+    const close = stat.lastIndexOf(")");
+    const comm = stat.slice(stat.indexOf("(") + 1, close);
+    const fields = stat.slice(close + 2).split(" ");
+    // fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+    if (comm === "workerd" && Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks * 10; // USER_HZ = 100
+}
+
+/** A short warm-up, then one autocannon run at fixed concurrency; counts Faroe-level failures. */
+async function load(name, { url, pgid }, { body, setupRequest, path = "/", method = "POST" }) {
+  log(`load: ${name} (${CONNECTIONS} connections, ${DURATION} s)`);
+  const run = async (duration) => {
+    const counts = { ok: 0, failed: 0, sample: null };
+    const request = {
+      method,
+      path,
+      headers: { "content-type": "application/json" },
+      ...(body ? { body } : {}),
+      ...(setupRequest ? { setupRequest } : {}),
+      onResponse: (status, responseBody) => {
+        if (status === 200 && responseBody.includes('"ok":true')) counts.ok++;
+        else { counts.failed++; counts.sample ??= `${status} ${responseBody.slice(0, 200)}`; }
+      },
+    };
+    const result = await autocannon({ url, connections: CONNECTIONS, duration, timeout: 10, requests: [request] });
+    return { result, counts };
+  };
+  await run(2);
+  const cpuBefore = await workerdCpuMs(pgid);
+  const { result, counts } = await run(DURATION);
+  const cpu = (await workerdCpuMs(pgid)) - cpuBefore;
+  return {
+    workerd_cpu_ms_per_request: result.requests.total ? cpu / result.requests.total : null,
+    rps: result.requests.average,
+    total: result.requests.total,
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+    ok: counts.ok,
+    failed: counts.failed,
+    failure_sample: counts.sample,
+  };
+}
+
+async function workerdBench() {
+  const sink = await startSink();
+  const workerd = {};
+  try {
+    // A: default configuration (KV session cache on).
+    log("workerd: bench Worker, default configuration");
+    let w = await startWorker(join(out, "worker-bench"), { ...sink.vars });
+    try {
+      workerd.memory_at_start_bytes = await memoryBytes(w.url);
+      workerd.hash = await workerdHash(w.url);
+      workerd.load = {};
+      workerd.load.baseline = await load("baseline", w, { path: "/__bench/baseline", method: "GET" });
+      const token = await newSession(w.url, sink);
+      const getSession = JSON.stringify({ action: "get_session", arguments: { session_token: token } });
+      await ok(w.url, "get_session", { session_token: token }); // fills the KV cache
+      workerd.load.get_session_cached = await load("get_session, KV cache", w, { body: getSession });
+      let n = 0;
+      const prefix = `load-${Date.now()}`;
+      workerd.load.create_signup = await load("create_signup", w, {
+        setupRequest: (req) => ({
+          ...req,
+          body: JSON.stringify({ action: "create_signup", arguments: { email_address: `${prefix}-${n++}@example.com` } }),
+        }),
+      });
+      workerd.hash_fresh = await workerdHash(w.url, { fresh: true });
+    } finally {
+      await w.stop();
+    }
+
+    // B: session cache off, so get_session reads the Durable Object; starts with the memory probe.
+    log("workerd: bench Worker, SESSION_CACHE_EXPIRATION_SECONDS=0");
+    w = await startWorker(join(out, "worker-bench"), { ...sink.vars, SESSION_CACHE_EXPIRATION_SECONDS: "0" });
+    try {
+      workerd.hashing_memory = await workerdHashingMemory(w.url, sink);
+      const token = await newSession(w.url, sink);
+      const getSession = JSON.stringify({ action: "get_session", arguments: { session_token: token } });
+      workerd.load.get_session_do = await load("get_session, Durable Object", w, { body: getSession });
+    } finally {
+      await w.stop();
+    }
+
+    // C: the simd128 build, hashing only.
+    if (existsSync(join(out, "worker-bench-simd", "index.js"))) {
+      log("workerd: bench Worker built with +simd128");
+      w = await startWorker(join(out, "worker-bench-simd"), { ...sink.vars });
+      try {
+        workerd.hash_simd = await workerdHash(w.url);
+      } finally {
+        await w.stop();
+      }
+    }
+  } finally {
+    await sink.close();
+  }
+  return workerd;
+}
+
+// ---------------------------------------------------------------- sizes and machine
+
+function sizes() {
+  const outcome = {};
+  for (const v of ["O3", "s", "z"]) {
+    const dir = join(out, `bundle-${v}`);
+    if (!existsSync(join(dir, "index_bg.wasm"))) continue;
+    const file = (name) => {
+      const bytes = readFileSync(join(dir, name));
+      return { raw: statSync(join(dir, name)).size, gzip: gzipSync(bytes).length };
+    };
+    outcome[v] = { wasm: file("index_bg.wasm"), js: file("index.js") };
+  }
+  return outcome;
+}
+
+async function machine() {
+  const version = async (cmd, args) => {
+    try { return (await execFile(cmd, args)).stdout.trim().split("\n")[0]; } catch { return "?"; }
+  };
+  const pkgVersion = (name) => {
+    try { return JSON.parse(readFileSync(join(root, "node_modules", name, "package.json"), "utf8")).version; } catch { return "?"; }
+  };
+  return {
+    nproc: (await version("nproc", [])) || String(cpus().length),
+    cpu: cpus()[0]?.model ?? "?",
+    node: process.version,
+    rustc: await version("rustc", ["--version"]),
+    wrangler: pkgVersion("wrangler"),
+    workerd: pkgVersion("workerd"),
+    hash_wasm: pkgVersion("hash-wasm"),
+    autocannon: pkgVersion("autocannon"),
+  };
+}
+
+// ---------------------------------------------------------------- table
+
+const f1 = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const ratio = (a, b) => (a / b).toFixed(2) + "×";
+const mib = (bytes) => (bytes / 1048576).toFixed(1) + " MiB";
+const kb = (bytes) => (bytes / 1000).toFixed(1) + " kB";
+const verdict = (ok) => (ok ? "met" : "MISSED");
+
+function table(r) {
+  const rows = [];
+  const row = (figure, value = "", rat = "", target = "", result = "") => rows.push([figure, value, rat, target, result]);
+  const section = (title) => rows.push([`**${title}**`, "", "", "", ""]);
+  const timing = (t) => `${f1(t.median_ms)} (first ${f1(t.first_ms)})`;
+
+  for (const id of ALGORITHMS) {
+    section(`Argon2id ${id} (${LABEL[id]}, p=1): ms, median of ${RUNS} (first call)`);
+    const native = r.native.hash[id].hash_sync;
+    const nodeT = r.node.timing[id];
+    const hw = nodeT["hash-wasm"];
+    row("native, `Argon2id::hash_sync` (argon2 0.5.3, AVX2)", timing(native), "1.00× native");
+    row("native, fresh block buffer per hash", timing(r.native.hash[id].fresh_alloc), ratio(r.native.hash[id].fresh_alloc.median_ms, native.median_ms) + " native");
+    const o3 = nodeT.O3;
+    row("project wasm in Node (release: opt-level 3, wasm-opt -O)", timing(o3), ratio(o3.median_ms, native.median_ms) + " native", "≤ 1.1× native", verdict(o3.median_ms <= 1.1 * native.median_ms));
+    row("project wasm in Node ÷ hash-wasm", "", ratio(o3.median_ms, hw.median_ms) + " hash-wasm", "≤ 0.6× hash-wasm", verdict(o3.median_ms <= 0.6 * hw.median_ms));
+    if (nodeT["O3-fresh"]) row("project wasm in Node, fresh block buffer per hash", timing(nodeT["O3-fresh"]), ratio(nodeT["O3-fresh"].median_ms, o3.median_ms) + " O3");
+    for (const v of VARIANTS.filter((v) => v !== "O3")) {
+      const label = v === "simd" ? "+simd128" : `opt-level "${v}"`;
+      row(`project wasm in Node, ${label}`, timing(nodeT[v]), ratio(nodeT[v].median_ms, o3.median_ms) + " O3");
+    }
+    row(`hash-wasm ${r.machine.hash_wasm} in Node`, timing(hw), ratio(hw.median_ms, native.median_ms) + " native");
+    const wd = r.workerd.hash[id];
+    row("workerd `/__bench/hash`, whole HTTP request", timing(wd), ratio(wd.median_ms, native.median_ms) + " native", "≤ 1.2× native", verdict(wd.median_ms <= 1.2 * native.median_ms));
+    if (r.workerd.hash_fresh) {
+      const wf = r.workerd.hash_fresh[id];
+      row("workerd, fresh block buffer per hash (runs after the rest)", timing(wf), ratio(wf.median_ms, wd.median_ms) + " workerd");
+    }
+    if (r.workerd.hash_simd) {
+      const ws = r.workerd.hash_simd[id];
+      row("workerd, +simd128 build", timing(ws), ratio(ws.median_ms, wd.median_ms) + " workerd");
+    }
+  }
+
+  section(`Endpoints in local workerd (wrangler dev, release bundle): ${CONNECTIONS} connections, ${DURATION} s each`);
+  const base = r.workerd.load.baseline;
+  const loadRow = (name, l, target, min) => {
+    const failures = l.failed ? `, ${l.failed} not ok` : "";
+    const cpu = l.workerd_cpu_ms_per_request == null ? "" : `, workerd CPU ${l.workerd_cpu_ms_per_request.toFixed(2)} ms/req`;
+    row(name, `${f1(l.rps)} req/s, p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms${cpu}${failures}`, ratio(l.rps, base.rps) + " baseline", target, min === undefined ? "" : verdict(l.rps >= min * base.rps && !l.failed));
+  };
+  loadRow("`/__bench/baseline` (no storage, no JSON parsing)", base);
+  loadRow("`get_session`, served from the KV cache", r.workerd.load.get_session_cached, "≥ 0.7× baseline", 0.7);
+  loadRow("`get_session`, cache off (Durable Object read)", r.workerd.load.get_session_do, "≥ 0.4× baseline", 0.4);
+  loadRow("`create_signup` (D1 read, 2 DO rate-limit calls, DO write, webhook)", r.workerd.load.create_signup);
+
+  section("Resolver without I/O (native, in-memory ports)");
+  const us = r.native.resolver.ns_per_call / 1000;
+  row("`get_session` parse → dispatch → cache hit → serialize", `${us.toFixed(2)} µs/call`, "", "≤ 10 µs", verdict(us <= 10));
+
+  section("Bundle (deployable, no bench feature; gzip = zlib default level)");
+  for (const [v, s] of Object.entries(r.sizes)) {
+    const total = s.wasm.gzip + s.js.gzip;
+    const label = v === "O3" ? "release profile (opt-level 3)" : `opt-level "${v}"`;
+    row(`${label}: index_bg.wasm + index.js`, `wasm ${kb(s.wasm.raw)} (gzip ${kb(s.wasm.gzip)}), js ${kb(s.js.raw)} (gzip ${kb(s.js.gzip)})`, `${kb(total)} gzip`, "≤ 400 kB gzip", verdict(total <= 400_000));
+  }
+
+  section("Memory: wasm linear memory (never shrinks)");
+  const limit = 128e6;
+  const m = r.node.memory;
+  const mem = (x) => `${mib(x.peak_bytes)} (from ${mib(x.before_bytes)})`;
+  row("Node, fresh instance, `hash_sync` 64, 64, 64, then 16 MiB", mem(m.large_first), "", "< 128 MB", verdict(m.large_first.peak_bytes < limit));
+  row("Node, fresh instance, `hash_sync` 16 MiB first, then 64, 64, 16 MiB", mem(m.small_first), "", "< 128 MB", verdict(m.small_first.peak_bytes < limit));
+  row("Node, same order, fresh block buffer per hash (before this change)", mem(m.small_first_fresh));
+  const hm = r.workerd.hashing_memory;
+  row(`workerd, ${hm.concurrent} concurrent \`set_signup_password\` at 64 MiB, MAX_CONCURRENT_PASSWORD_HASHING=1`, `${mib(hm.after_bytes)} (from ${mib(hm.before_bytes)}); ${f1(hm.wall_ms)} ms for all`, "", "< 128 MB", verdict(hm.after_bytes < limit));
+
+  const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...rows.map((r) => r[i].length), ["figure", "value", "ratio", "target", "result"][i].length));
+  const line = (cells) => "| " + cells.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";
+  return [
+    line(["figure", "value", "ratio", "target", "result"]),
+    "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|",
+    ...rows.map(line),
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------- main
+
+results.machine = await machine();
+results.loadavg_start = loadavg();
+results.native = await nativeBench();
+results.node = await nodeBench();
+results.workerd = await workerdBench();
+results.sizes = sizes();
+results.loadavg_end = loadavg();
+await writeFile(join(out, "results.json"), JSON.stringify(results, null, 2));
+
+const m = results.machine;
+console.log(`faroe-worker benchmarks, ${results.started}`);
+console.log(`machine: ${m.nproc} CPUs (nproc), ${m.cpu}; ${m.rustc}; Node ${m.node}; wrangler ${m.wrangler}, workerd ${m.workerd}; autocannon ${m.autocannon}`);
+const load1 = (l) => l.map((x) => x.toFixed(2)).join(" ");
+console.log(`load average at start: ${load1(results.loadavg_start)}; at end: ${load1(results.loadavg_end)} (anything else running skews every figure)`);
+console.log(`raw results: ${join(out, "results.json")}`);
+console.log("");
+console.log(table(results));
