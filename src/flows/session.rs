@@ -400,3 +400,47 @@ impl Server {
             .map_err(|e| e.into_failure(INVALID))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Session;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Spec §14.11 / Appendix A: with Go's secret-hash bytes, the record encodings are Go's.
+    #[test]
+    fn session_encodings_match_appendix_a() {
+        let mut go_secret_hash = b"g9nepmvhg6sdsqebqcepyib7".to_vec();
+        go_secret_hash.extend_from_slice(&[
+            0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f,
+            0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b,
+            0x78, 0x52, 0xb8, 0x55,
+        ]);
+        let session = Session {
+            id: "w93zmrzat9xc82wwr9vt5sy4".into(),
+            user_id: "m2wymy7ssrzkbrwag9js8hcy".into(),
+            secret_hash: go_secret_hash,
+            token_last_verified_at: 1756101086,
+            user_disabled_counter: 0,
+            user_sessions_counter: 0,
+            created_at: 1756101086,
+        };
+        let main = "187739337a6d727a6174397863383277777239767435737934186d3277796d79377373727a6b6272776167396a73386863793867396e65706d766867367364737165627163657079696237e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85504d157f3bc000004d157f3bc";
+        let cached = "187739337a6d727a6174397863383277777239767435737934186d3277796d79377373727a6b6272776167396a73386863793867396e65706d766867367364737165627163657079696237e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85504d157f3bc04d157f3bc";
+        assert_eq!(session.encode().len(), 119);
+        assert_eq!(hex(&session.encode()), main);
+        assert_eq!(hex(&session.encode_cached()), cached);
+        assert_eq!(Session::decode(&session.encode()).unwrap(), session);
+        assert_eq!(
+            Session::decode_cached(&session.encode_cached()).unwrap(),
+            session
+        );
+        // A truncated record is an error, extra trailing items are ignored.
+        assert!(Session::decode(&session.encode()[..100]).is_err());
+        let mut longer = session.encode();
+        longer.extend_from_slice(&[0x01, 0x07]);
+        assert_eq!(Session::decode(&longer).unwrap(), session);
+    }
+}
