@@ -8,7 +8,7 @@
 #   BENCH_RUNS [7]         timed runs per hash measurement (median reported)
 #   BENCH_DURATION [10]    seconds per endpoint load run
 #   BENCH_CONNECTIONS [10] concurrent connections per endpoint load run
-#   BENCH_VARIANTS ["O3 simd s z"]  wasm builds to compare in Node (O3 is required)
+#   BENCH_VARIANTS ["O3 nosimd s z"]  wasm builds to compare in Node (O3 is required)
 #   BENCH_REBUILD=1        rebuild even when the outputs are newer than the sources
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
 # worker-build sets this for the wasm-bindgen proc-macro; setting it for our own cargo builds too
 # lets them share compiled artifacts with worker-build's.
 export WASM_BINDGEN_USE_JS_SYS=1
-variants="${BENCH_VARIANTS:-O3 simd s z}"
+variants="${BENCH_VARIANTS:-O3 nosimd s z}"
 case " $variants " in *" O3 "*) ;; *) variants="O3 $variants" ;; esac
 
 log() { echo "bench: $*" >&2; }
@@ -31,20 +31,22 @@ log() { echo "bench: $*" >&2; }
 # Whether $1 exists and is newer than every source that goes into a build.
 up_to_date() {
   [ "${BENCH_REBUILD:-}" != "1" ] && [ -e "$1" ] &&
-    [ -z "$(find src Cargo.toml Cargo.lock -newer "$1" -print -quit)" ]
+    [ -z "$(find src .cargo Cargo.toml Cargo.lock -newer "$1" -print -quit)" ]
 }
 
-# Cargo settings of a variant: the release profile as is, with simd128, or at opt-level s / z.
-# Each variant has its own target dir so switching between them never rebuilds the others.
+# Cargo settings of a variant: the release profile as is (with simd128 from .cargo/config.toml),
+# without simd128 (an empty RUSTFLAGS replaces the config's flags, so the portable Argon2
+# compression runs), or at opt-level s / z. Each variant has its own target dir so switching
+# between them never rebuilds the others.
 variant_env() {
-  local rustflags="" opt=3
+  local opt=3 flags=""
   case "$1" in
     O3) ;;
-    simd) rustflags="-Ctarget-feature=+simd128" ;;
+    nosimd) flags="RUSTFLAGS=" ;;
     s | z) opt="$1" ;;
     *) log "unknown variant $1"; exit 1 ;;
   esac
-  echo "CARGO_TARGET_DIR=$out/cargo-$1 CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt RUSTFLAGS=$rustflags"
+  echo "CARGO_TARGET_DIR=$out/cargo-$1 CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt $flags"
 }
 
 # The same wasm as the bench Worker, bound for Node (`require`), optimised with the wasm-opt flags
@@ -81,9 +83,9 @@ log "building the native benchmark (release)"
 cargo build --quiet --release --example bench_native
 
 for v in $variants; do build_node "$v"; done
-# Bench Worker for workerd (release profile, bench routes), and with simd128 for comparison.
+# Bench Worker for workerd (release profile, bench routes), and without simd128 for comparison.
 build_worker O3 worker-bench bench
-case " $variants " in *" simd "*) build_worker simd worker-bench-simd bench ;; esac
+case " $variants " in *" nosimd "*) build_worker nosimd worker-bench-nosimd bench ;; esac
 # Deployable bundles (no bench feature) for the size figures, at each opt-level.
 for v in $variants; do
   case "$v" in O3 | s | z) build_worker "$v" "bundle-$v" "" ;; esac

@@ -5,6 +5,7 @@
 //! [`flows`] (one module per Faroe flow) → [`ports`] (traits) → [`adapters`].
 
 pub mod adapters;
+pub mod argon2id;
 pub mod config;
 pub mod crypto;
 pub mod encoding;

@@ -32,10 +32,17 @@ pub fn pwned_range_contains(body: &str, sha1_hex: &str) -> bool {
 }
 
 /// Argon2id whose parameters are part of its id: `argon2id.<memory KiB>.<iterations>.<parallelism>.<output length>`.
+///
+/// Natively the hash is computed by the `argon2` crate (which picks its AVX2 code at run time); in
+/// wasm32 by [`crate::argon2id`], which V8 runs about 1.2× as fast as the crate's portable code
+/// (docs/benchmarks.md). Both compute the same RFC 9106 Argon2id; the parameters are validated by
+/// the `argon2` crate on every target, so both accept the same ids.
 #[derive(Debug, Clone)]
 pub struct Argon2id {
     id: String,
     params: argon2::Params,
+    #[cfg(target_arch = "wasm32")]
+    wasm_params: crate::argon2id::Params,
     output_len: usize,
 }
 
@@ -53,9 +60,15 @@ impl Argon2id {
     ) -> Result<Self, String> {
         let params = argon2::Params::new(memory_kib, iterations, parallelism, Some(output_len))
             .map_err(|e| format!("invalid argon2id parameters: {e}"))?;
+        #[cfg(target_arch = "wasm32")]
+        let wasm_params =
+            crate::argon2id::Params::new(memory_kib, iterations, parallelism, output_len)
+                .map_err(|e| format!("invalid argon2id parameters: {e}"))?;
         Ok(Self {
             id: format!("argon2id.{memory_kib}.{iterations}.{parallelism}.{output_len}"),
             params,
+            #[cfg(target_arch = "wasm32")]
+            wasm_params,
             output_len,
         })
     }
@@ -104,11 +117,6 @@ impl Argon2id {
     /// 64 MiB with zeros per hash; Argon2 overwrites every block before reading it, so the old
     /// contents never matter. The buffer is only ever as large as the largest algorithm used.
     pub fn hash_sync(&self, password: &[u8], salt: &[u8]) -> Result<Vec<u8>, String> {
-        let hasher = argon2::Argon2::new(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            self.params.clone(),
-        );
         let mut output = vec![0u8; self.output_len];
         let block_count = self.params.block_count();
         BLOCKS
@@ -117,26 +125,59 @@ impl Argon2id {
                     if blocks.len() < block_count {
                         // Free the smaller buffer first so the peak is the new size, not both.
                         *blocks = Vec::new();
-                        *blocks = vec![argon2::Block::default(); block_count];
+                        *blocks = vec![MemoryBlock::default(); block_count];
                     }
-                    hasher.hash_password_into_with_memory(
-                        password,
-                        salt,
-                        &mut output,
-                        &mut blocks[..block_count],
-                    )
+                    self.hash_with_memory(password, salt, &mut output, &mut blocks[..block_count])
                 }
                 // Re-entered on this thread (cannot happen with synchronous callers): allocate.
-                Err(_) => hasher.hash_password_into(password, salt, &mut output),
+                Err(_) => self.hash_with_memory(
+                    password,
+                    salt,
+                    &mut output,
+                    &mut vec![MemoryBlock::default(); block_count],
+                ),
             })
             .map_err(|e| format!("argon2id hashing failed: {e}"))?;
         Ok(output)
     }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn hash_with_memory(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        output: &mut [u8],
+        blocks: &mut [MemoryBlock],
+    ) -> Result<(), argon2::Error> {
+        argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            self.params.clone(),
+        )
+        .hash_password_into_with_memory(password, salt, output, blocks)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn hash_with_memory(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        output: &mut [u8],
+        blocks: &mut [MemoryBlock],
+    ) -> Result<(), crate::argon2id::Error> {
+        crate::argon2id::hash_into(&self.wasm_params, password, salt, output, blocks)
+    }
 }
+
+/// One Argon2 memory block of the implementation in use on this target.
+#[cfg(not(target_arch = "wasm32"))]
+type MemoryBlock = argon2::Block;
+#[cfg(target_arch = "wasm32")]
+type MemoryBlock = crate::argon2id::Block;
 
 thread_local! {
     /// Argon2 working memory reused across [`Argon2id::hash_sync`] calls on this thread.
-    static BLOCKS: RefCell<Vec<argon2::Block>> = const { RefCell::new(Vec::new()) };
+    static BLOCKS: RefCell<Vec<MemoryBlock>> = const { RefCell::new(Vec::new()) };
 }
 
 #[async_trait(?Send)]

@@ -3,6 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use faroe_worker::adapters::memory::*;
+use faroe_worker::argon2id::{self as ours, Block, Compression};
 use faroe_worker::password::Argon2id;
 use faroe_worker::ports::{PasswordHashAlgorithm, User};
 use faroe_worker::{crypto, PasswordConfig, Ports, Server, SessionConfig};
@@ -42,9 +43,7 @@ fn tokens_parse_and_secret_hashes_compare() {
 }
 
 #[wasm_bindgen_test]
-async fn argon2id_hashes_in_wasm_match_the_rfc_9106_vector_and_defaults_run() {
-    // RFC 9106 §5.3 inputs have secret/associated data; the crate's plain API has neither, so
-    // check determinism and parameter sensitivity, and one full default-size hash.
+async fn argon2id_hashes_in_wasm_are_deterministic_and_defaults_run() {
     let small = Argon2id::from_id("argon2id.64.1.1.32").unwrap();
     let a = small.hash("password", b"somesaltsomesalt").await.unwrap();
     assert_eq!(
@@ -57,7 +56,137 @@ async fn argon2id_hashes_in_wasm_match_the_rfc_9106_vector_and_defaults_run() {
     );
     let default = Argon2id::from_id("argon2id.16384.3.1.32").unwrap();
     let h = default.hash("correct-horse", &[7u8; 16]).await.unwrap();
-    assert_eq!(h.len(), 32);
+    assert_eq!(
+        h,
+        argon2_crate(16384, 3, 1, 32, b"correct-horse", &[7u8; 16])
+    );
+}
+
+/// The `argon2` crate's Argon2id (what `hash_sync` runs natively).
+fn argon2_crate(m: u32, t: u32, p: u32, len: usize, password: &[u8], salt: &[u8]) -> Vec<u8> {
+    let params = argon2::Params::new(m, t, p, Some(len)).unwrap();
+    let mut out = vec![0u8; len];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(password, salt, &mut out)
+        .unwrap();
+    out
+}
+
+/// `faroe_worker::argon2id` with an explicit compression and optional secret / associated data.
+#[allow(clippy::too_many_arguments)]
+fn ours_with(
+    compression: Compression,
+    m: u32,
+    t: u32,
+    p: u32,
+    len: usize,
+    password: &[u8],
+    salt: &[u8],
+    secret: &[u8],
+    data: &[u8],
+) -> Vec<u8> {
+    let params = ours::Params::new(m, t, p, len).unwrap();
+    let mut memory = vec![Block::default(); params.block_count()];
+    let mut out = vec![0u8; len];
+    ours::hash_into_with(
+        &params,
+        password,
+        salt,
+        secret,
+        data,
+        &mut out,
+        &mut memory,
+        compression,
+    )
+    .unwrap();
+    out
+}
+
+/// Every compression this build has: the portable one, and simd128 when it is compiled in.
+fn compressions() -> Vec<Compression> {
+    let mut all = vec![Compression::Portable];
+    if Compression::BEST != Compression::Portable {
+        all.push(Compression::BEST);
+    }
+    all
+}
+
+#[wasm_bindgen_test]
+fn the_wasm_build_uses_the_simd128_compression() {
+    // .cargo/config.toml builds wasm32 with +simd128; without it `hash_sync` would silently
+    // fall back to the slower portable compression.
+    assert_ne!(Compression::BEST, Compression::Portable);
+}
+
+#[wasm_bindgen_test]
+fn argon2id_matches_the_rfc_9106_vector_with_each_compression() {
+    // RFC 9106 §5.3: m = 32 KiB, t = 3, p = 4, T = 32, P = 32 × 0x01, S = 16 × 0x02,
+    // K = 8 × 0x03, X = 12 × 0x04.
+    let expected = [
+        0x0d, 0x64, 0x0d, 0xf5, 0x8d, 0x78, 0x76, 0x6c, 0x08, 0xc0, 0x37, 0xa3, 0x4a, 0x8b, 0x53,
+        0xc9, 0xd0, 0x1e, 0xf0, 0x45, 0x2d, 0x75, 0xb6, 0x5e, 0xb5, 0x25, 0x20, 0xe9, 0x6b, 0x01,
+        0xe6, 0x59,
+    ];
+    for compression in compressions() {
+        let out = ours_with(
+            compression,
+            32,
+            3,
+            4,
+            32,
+            &[1; 32],
+            &[2; 16],
+            &[3; 8],
+            &[4; 12],
+        );
+        assert_eq!(out, expected, "{compression:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn argon2id_compressions_match_each_other_and_the_argon2_crate() {
+    let cases: &[(u32, u32, u32, usize)] = &[
+        (8, 1, 1, 32),
+        (16, 2, 1, 4),
+        (64, 1, 1, 32),
+        (64, 3, 2, 16),
+        (100, 2, 3, 64),
+        (256, 2, 1, 65),
+        (257, 1, 1, 97),
+        (512, 4, 1, 128),
+        (1024, 1, 4, 33),
+        (2048, 3, 1, 32),
+        (4099, 2, 1, 1000),
+    ];
+    let passwords: &[&[u8]] = &[
+        b"",
+        b"password",
+        "pässwörd, long enough".as_bytes(),
+        &[0xff; 200],
+    ];
+    let salts: &[&[u8]] = &[b"somesalt", b"somesaltsomesalt", &[0; 64]];
+    for (i, &(m, t, p, len)) in cases.iter().enumerate() {
+        let password = passwords[i % passwords.len()];
+        let salt = salts[i % salts.len()];
+        let expected = argon2_crate(m, t, p, len, password, salt);
+        for compression in compressions() {
+            assert_eq!(
+                ours_with(compression, m, t, p, len, password, salt, &[], &[]),
+                expected,
+                "{compression:?} m={m} t={t} p={p} len={len}"
+            );
+        }
+    }
+    // And through `Argon2id::hash_sync` (kept buffer, grown and reused over a dirty one).
+    for &(m, t, p, len) in cases.iter().rev() {
+        let algorithm = Argon2id::from_id(&format!("argon2id.{m}.{t}.{p}.{len}")).unwrap();
+        assert_eq!(
+            algorithm
+                .hash_sync(b"password", b"somesaltsomesalt")
+                .unwrap(),
+            argon2_crate(m, t, p, len, b"password", b"somesaltsomesalt")
+        );
+    }
 }
 
 #[wasm_bindgen_test]

@@ -53,6 +53,10 @@ async function timeAll({ variants, algorithms, runs, warmup, fresh }) {
       // Same instance: the fresh path allocates its own buffer per call and leaves the kept one be.
       impls.push({ name: "O3-fresh", call: (id) => pkg.bench_hash_fresh(id) });
     }
+    if (name === "nosimd" && pkg.bench_hash_argon2_crate) {
+      // The argon2 crate in a build without simd128: the wasm hashing before src/argon2id.rs.
+      impls.push({ name: "nosimd-crate", call: (id) => pkg.bench_hash_argon2_crate(id) });
+    }
   }
   impls.push({ name: "hash-wasm", call: (id) => hashWasm(id) });
   // Every build must compute the same Argon2id as hash-wasm before its time means anything.

@@ -16,20 +16,45 @@ fn memory_bytes() -> usize {
     core::arch::wasm32::memory_size(0) * 65536
 }
 
-/// Argon2id straight through `argon2::Argon2::hash_password_into`, which allocates (and zeroes)
-/// a fresh block buffer on every call: what `Argon2id::hash_sync` did before it kept its buffer.
+/// `Argon2id::hash_sync`'s computation with block memory allocated (and zeroed) for this one hash
+/// instead of the kept per-thread buffer.
 fn hash_fresh(
     algorithm: &Argon2id,
     password: &[u8],
     salt: &[u8],
 ) -> std::result::Result<usize, String> {
     let (m, t, p, len) = algorithm_numbers(algorithm.id())?;
+    let params = crate::argon2id::Params::new(m, t, p, len).map_err(|e| e.to_string())?;
+    let mut memory = vec![crate::argon2id::Block::default(); params.block_count()];
+    let mut output = vec![0u8; len];
+    crate::argon2id::hash_into(&params, password, salt, &mut output, &mut memory)
+        .map_err(|e| e.to_string())?;
+    Ok(output.len())
+}
+
+thread_local! {
+    static CRATE_BLOCKS: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Argon2id through the `argon2` crate with a kept block buffer: what `Argon2id::hash_sync` ran
+/// in wasm before it used `crate::argon2id`.
+fn hash_argon2_crate(id: &str, password: &[u8], salt: &[u8]) -> std::result::Result<usize, String> {
+    let (m, t, p, len) = algorithm_numbers(id)?;
     let params = argon2::Params::new(m, t, p, Some(len)).map_err(|e| e.to_string())?;
+    let block_count = params.block_count();
     let hasher = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut output = vec![0u8; len];
-    hasher
-        .hash_password_into(password, salt, &mut output)
-        .map_err(|e| e.to_string())?;
+    CRATE_BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        if blocks.len() < block_count {
+            *blocks = Vec::new();
+            *blocks = vec![argon2::Block::default(); block_count];
+        }
+        hasher
+            .hash_password_into_with_memory(password, salt, &mut output, &mut blocks[..block_count])
+            .map_err(|e| e.to_string())
+    })?;
     Ok(output.len())
 }
 
@@ -63,10 +88,17 @@ pub fn bench_hash(algorithm: &str) -> std::result::Result<usize, JsError> {
     hash_once(algorithm, false).map_err(|e| JsError::new(&e))
 }
 
-/// One Argon2id hash with a freshly allocated block buffer (the argon2 crate's own allocation).
+/// One Argon2id hash like `bench_hash`, with a freshly allocated block buffer.
 #[wasm_bindgen]
 pub fn bench_hash_fresh(algorithm: &str) -> std::result::Result<usize, JsError> {
     hash_once(algorithm, true).map_err(|e| JsError::new(&e))
+}
+
+/// One Argon2id hash with the `argon2` crate (kept buffer of its own), for comparison.
+#[wasm_bindgen]
+pub fn bench_hash_argon2_crate(algorithm: &str) -> std::result::Result<usize, JsError> {
+    let salt = crate::crypto::generate_salt(16);
+    hash_argon2_crate(algorithm, b"benchmark-password", &salt).map_err(|e| JsError::new(&e))
 }
 
 /// The hex hash of `password` under `salt` (both UTF-8), so the bench can check every build

@@ -4,7 +4,7 @@
 import { spawn, execFile } from "node:child_process";
 import { createServer } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,6 +50,7 @@ async function configFor(bundle) {
 
 /** Starts `wrangler dev` on the prebuilt bundle; resolves once it answers. */
 export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
+  const ownsState = persistTo === undefined;
   persistTo ??= await tempDir();
   port ??= await freePort();
   // Wrangler needs Node >= 22.12: put the project's node_modules/.bin (Node 22) first on PATH.
@@ -107,6 +108,8 @@ export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
       const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 5000);
       await exited;
       clearTimeout(timer);
+      // State the caller did not ask to keep goes with the worker.
+      if (ownsState) await rm(persistTo, { recursive: true, force: true });
     },
   };
 }
