@@ -12,6 +12,7 @@
 #   BENCH_REBUILD=1        rebuild even when the outputs are newer than the sources
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/setup.sh
 root="$PWD"
 export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 out="$root/target/bench"
