@@ -67,6 +67,22 @@ pub(crate) fn seconds(t: Millis) -> i64 {
     t.div_euclid(1000)
 }
 
+/// The accessors every entity has, for its `impl Entity` (each record names these fields alike).
+macro_rules! entity_accessors {
+    () => {
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn secret_hash(&self) -> &[u8] {
+            &self.secret_hash
+        }
+        fn created_at(&self) -> i64 {
+            self.created_at
+        }
+    };
+}
+pub(crate) use entity_accessors;
+
 /// One of the six stored entities other than sessions (spec §2.2, §6.1).
 pub(crate) trait Entity: Sized {
     const KEY_PREFIX: &'static str;

@@ -80,15 +80,7 @@ impl Entity for UserPasswordReset {
             .finish()
     }
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn secret_hash(&self) -> &[u8] {
-        &self.secret_hash
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
+    super::entity_accessors!();
 }
 
 impl UserEntity for UserPasswordReset {
