@@ -374,11 +374,20 @@ impl EmailDelivery for LogDelivery {
     }
 }
 
-fn require_success(provider: &str, status: u16) -> Result<(), String> {
-    if (200..300).contains(&status) {
+/// Sends a provider request; transport failures and non-2xx answers are errors naming the provider.
+async fn send_to_provider(
+    http: &dyn HttpClient,
+    request: HttpRequest,
+    provider: &str,
+) -> Result<(), String> {
+    let response = http
+        .send(request)
+        .await
+        .map_err(|e| format!("{provider} request failed: {e}"))?;
+    if (200..300).contains(&response.status) {
         Ok(())
     } else {
-        Err(format!("{provider} answered HTTP {status}"))
+        Err(format!("{provider} answered HTTP {}", response.status))
     }
 }
 
@@ -407,12 +416,7 @@ impl EmailDelivery for WebhookDelivery {
         if let Some(secret) = &self.secret {
             request = request.bearer(secret);
         }
-        let response = self
-            .http
-            .send(request)
-            .await
-            .map_err(|e| format!("email webhook request failed: {e}"))?;
-        require_success("email webhook", response.status)
+        send_to_provider(self.http.as_ref(), request, "email webhook").await
     }
 }
 
@@ -450,12 +454,7 @@ impl EmailDelivery for ResendDelivery {
         });
         let request = HttpRequest::post_json(format!("{}/emails", self.api_url), body.to_string())
             .bearer(&self.api_key);
-        let response = self
-            .http
-            .send(request)
-            .await
-            .map_err(|e| format!("Resend request failed: {e}"))?;
-        require_success("Resend", response.status)
+        send_to_provider(self.http.as_ref(), request, "Resend").await
     }
 }
 
@@ -492,12 +491,7 @@ impl EmailDelivery for PostmarkDelivery {
         let request = HttpRequest::post_json(format!("{}/email", self.api_url), body.to_string())
             .header("Accept", "application/json")
             .header("X-Postmark-Server-Token", self.server_token.clone());
-        let response = self
-            .http
-            .send(request)
-            .await
-            .map_err(|e| format!("Postmark request failed: {e}"))?;
-        require_success("Postmark", response.status)
+        send_to_provider(self.http.as_ref(), request, "Postmark").await
     }
 }
 
