@@ -4,7 +4,9 @@
 //! Prints one JSON object:
 //! - `hash`: for each Argon2id id, the first call and the median of `--runs` further calls of
 //!   `faroe_worker::password::Argon2id::hash_sync` (the code the Worker runs), and the same for
-//!   `argon2::Argon2::hash_password_into`, which allocates a fresh block buffer per call;
+//!   `argon2::Argon2::hash_password_into`, which allocates a fresh block buffer per call, and
+//!   `faroe_worker::argon2id` (the Argon2id the Worker runs in wasm) with its portable
+//!   compression and a kept buffer: the same Rust code as in wasm, minus the simd128 path;
 //! - `resolver`: nanoseconds per `Server::resolve` of a `get_session` body on in-memory ports,
 //!   served from the cache (parse → dispatch → cache read → token check → serialize), no I/O.
 
@@ -73,7 +75,27 @@ fn bench_hash(id: &str, runs: usize) -> Value {
     let fresh = time_runs(runs, || {
         std::hint::black_box(hash_fresh(id, b"benchmark-password", salt));
     });
-    json!({ "hash_sync": reused, "fresh_alloc": fresh })
+    let params = {
+        let n: Vec<u32> = id.split('.').skip(1).map(|s| s.parse().unwrap()).collect();
+        faroe_worker::argon2id::Params::new(n[0], n[1], n[2], n[3] as usize).unwrap()
+    };
+    let mut blocks = vec![faroe_worker::argon2id::Block::default(); params.block_count()];
+    let mut out = vec![0u8; params.output_len()];
+    let same_code = time_runs(runs, || {
+        faroe_worker::argon2id::hash_into_with(
+            &params,
+            b"benchmark-password",
+            salt,
+            &[],
+            &[],
+            &mut out,
+            &mut blocks,
+            faroe_worker::argon2id::Compression::Portable,
+        )
+        .unwrap();
+        std::hint::black_box(&out);
+    });
+    json!({ "hash_sync": reused, "fresh_alloc": fresh, "same_code_portable": same_code })
 }
 
 /// A server over in-memory ports with one signed-in user; returns it with a `get_session` body.

@@ -1,6 +1,8 @@
 // Argon2id in Node, run by scripts/bench/run.mjs in a child process of its own:
 //   node node-hash.mjs time '<json config>'   → timings of the project's wasm builds and hash-wasm
 //   node node-hash.mjs memory <pkg dir> <sync|fresh> <id,id,…>  → wasm linear memory after each hash
+//   node --allow-natives-syntax node-hash.mjs trap-handler   → whether V8 guards wasm memory with
+//                                                            its trap handler in this process
 // Prints one JSON object on stdout.
 import { createRequire } from "node:module";
 import { argon2id } from "hash-wasm";
@@ -19,7 +21,7 @@ function numbers(id) {
   return { m, t, p, len };
 }
 
-function hashWasm(id) {
+function hashWasmHash(id) {
   const { m, t, p, len } = numbers(id);
   const salt = new Uint8Array(16);
   globalThis.crypto.getRandomValues(salt);
@@ -44,7 +46,7 @@ async function time(fn) {
  * Each implementation is timed round-robin (one call of each in turn) so drift and background load
  * hit them alike: a first call in a fresh instance, `warmup` untimed calls, then `runs` timed.
  */
-async function timeAll({ variants, algorithms, runs, warmup, fresh }) {
+async function timeAll({ variants, algorithms, runs, warmup, fresh, hashWasm = true }) {
   const impls = [];
   for (const { name, dir } of variants) {
     const pkg = require(`${dir}/faroe_worker.js`);
@@ -58,7 +60,7 @@ async function timeAll({ variants, algorithms, runs, warmup, fresh }) {
       impls.push({ name: "nosimd-crate", call: (id) => pkg.bench_hash_argon2_crate(id) });
     }
   }
-  impls.push({ name: "hash-wasm", call: (id) => hashWasm(id) });
+  if (hashWasm) impls.push({ name: "hash-wasm", call: (id) => hashWasmHash(id) });
   // Every build must compute the same Argon2id as hash-wasm before its time means anything.
   const check = "argon2id.256.2.1.32";
   const { m, t, p, len } = numbers(check);
@@ -100,5 +102,7 @@ const [mode, ...args] = process.argv.slice(2);
 let out;
 if (mode === "time") out = await timeAll(JSON.parse(args[0]));
 else if (mode === "memory") out = memory(args[0], args[1], args[2].split(","));
+// `%`-syntax only parses under --allow-natives-syntax, so it is compiled only in this mode.
+else if (mode === "trap-handler") out = { trap_handler: new Function("return %IsWasmTrapHandlerEnabled()")() };
 else throw new Error(`unknown mode ${mode}`);
 process.stdout.write(JSON.stringify(out) + "\n");

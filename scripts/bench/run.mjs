@@ -62,6 +62,13 @@ async function nodeBench() {
   };
   const script = join(root, "scripts", "bench", "node-hash.mjs");
   const timing = await runJson(node, [script, "time", JSON.stringify(config)]);
+  // workerd runs wasm without V8's trap handler (probed below), so V8 compiles an explicit bounds
+  // check into every linear-memory access; this flag makes Node do the same with the same wasm.
+  log("node: Argon2id, O3 with --wasm-enforce-bounds-checks");
+  const boundsChecked = await runJson(node, ["--wasm-enforce-bounds-checks", script, "time", JSON.stringify({
+    ...config, variants: [{ name: "O3", dir: join(out, "node-O3") }], fresh: false, hashWasm: false,
+  })]);
+  const trapHandler = (await runJson(node, ["--allow-natives-syntax", script, "trap-handler"])).trap_handler;
   // Fresh instances hashing the defaults in two orders: the user algorithm (64 MiB) first, and the
   // temporary-password algorithm (16 MiB) first, which leaves a hole the 64 MiB buffer cannot use.
   const large = "argon2id.65536.3.1.32,argon2id.65536.3.1.32,argon2id.65536.3.1.32,argon2id.16384.3.1.32";
@@ -70,7 +77,43 @@ async function nodeBench() {
   for (const [name, mode, sequence] of [["large_first", "sync", large], ["small_first", "sync", small], ["small_first_fresh", "fresh", small]]) {
     memory[name] = await runJson(node, [script, "memory", join(out, "node-O3"), mode, sequence]);
   }
-  return { timing, memory };
+  return { timing, bounds_checked: boundsChecked, trap_handler: trapHandler, memory };
+}
+
+/**
+ * Whether workerd's V8 guards wasm memory with its trap handler: a one-line Worker asks V8 (the
+ * `%` natives syntax, enabled for this probe only through workerd's `v8Flags`).
+ */
+async function workerdTrapHandler() {
+  const dir = await mkdtemp(join(tmpdir(), "faroe-trap-"));
+  const port = await freePort();
+  await writeFile(join(dir, "worker.js"),
+    'export default { fetch() { return new Response(String(%IsWasmTrapHandlerEnabled())); } };\n');
+  await writeFile(join(dir, "config.capnp"), `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .probe) ],
+  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
+  v8Flags = ["--allow-natives-syntax"],
+);
+const probe :Workerd.Worker = (
+  modules = [ (name = "worker", esModule = embed "worker.js") ],
+  compatibilityDate = "2024-01-01",
+);
+`);
+  const child = spawn(join(root, "node_modules", ".bin", "workerd"), ["serve", join(dir, "config.capnp"), "--experimental"], { stdio: "ignore" });
+  try {
+    for (let i = 0; i < 80; i++) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/`);
+        return (await r.text()).trim() === "true";
+      } catch {}
+      await sleep(250);
+    }
+    return null;
+  } finally {
+    child.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 // ---------------------------------------------------------------- workerd
@@ -331,6 +374,8 @@ async function workerdBench() {
       const getSession = JSON.stringify({ action: "get_session", arguments: { session_token: token } });
       await ok(w.url, "get_session", { session_token: token }); // fills the KV cache
       workerd.load.get_session_cached = await load("get_session, KV cache", w, { body: getSession });
+      const key = `aaaa.${token.split(".")[0]}`;
+      workerd.load.floor_kv = await load("floor: one KV read", w, { path: `/__bench/floor?kv=${key}`, body: getSession });
       let n = 0;
       const prefix = `load-${Date.now()}`;
       workerd.load.create_signup = await load("create_signup", w, {
@@ -352,6 +397,11 @@ async function workerdBench() {
       const token = await newSession(w.url, sink);
       const getSession = JSON.stringify({ action: "get_session", arguments: { session_token: token } });
       workerd.load.get_session_do = await load("get_session, Durable Object", w, { body: getSession });
+      const key = `aaaa.${token.split(".")[0]}`;
+      const userId = (await ok(w.url, "get_session", { session_token: token })).session.user_id;
+      workerd.load.floor_do = await load("floor: one DO read", w, { path: `/__bench/floor?do=${key}`, body: getSession });
+      workerd.load.floor_d1 = await load("floor: one D1 read", w, { path: `/__bench/floor?d1=${userId}`, body: getSession });
+      workerd.load.floor_do_d1 = await load("floor: DO then D1 read", w, { path: `/__bench/floor?do=${key}&d1=${userId}`, body: getSession });
     } finally {
       await w.stop();
     }
@@ -428,6 +478,8 @@ function table(r) {
     const hw = nodeT["hash-wasm"];
     row("native, `Argon2id::hash_sync` (argon2 0.5.3, AVX2)", timing(native), "1.00× native");
     row("native, fresh block buffer per hash", timing(r.native.hash[id].fresh_alloc), ratio(r.native.hash[id].fresh_alloc.median_ms, native.median_ms) + " native");
+    const same = r.native.hash[id].same_code_portable;
+    if (same) row("native, `argon2id::hash_into_with` portable (the wasm's Rust minus simd128)", timing(same), ratio(same.median_ms, native.median_ms) + " native");
     const o3 = nodeT.O3;
     row("project wasm in Node (release: opt-level 3, simd128, wasm-opt -O)", timing(o3), ratio(o3.median_ms, native.median_ms) + " native", "≤ 1.1× native", verdict(o3.median_ms <= 1.1 * native.median_ms));
     row("project wasm in Node ÷ hash-wasm", "", ratio(o3.median_ms, hw.median_ms) + " hash-wasm", "≤ 0.6× hash-wasm", verdict(o3.median_ms <= 0.6 * hw.median_ms));
@@ -435,6 +487,7 @@ function table(r) {
     for (const v of VARIANTS.filter((v) => v !== "O3")) {
       const label = v === "nosimd" ? "without simd128 (portable compression)" : `opt-level "${v}"`;
       row(`project wasm in Node, ${label}`, timing(nodeT[v]), ratio(nodeT[v].median_ms, o3.median_ms) + " O3");
+      if (v === "nosimd" && same) row("project wasm in Node without simd128 ÷ the same Rust code native", "", ratio(nodeT[v].median_ms, same.median_ms) + " same code");
       if (nodeT[`${v}-crate`]) {
         const c = nodeT[`${v}-crate`];
         row("project wasm in Node, argon2 0.5.3 crate without simd128 (before src/argon2id.rs)", timing(c), ratio(c.median_ms, o3.median_ms) + " O3");
@@ -443,6 +496,11 @@ function table(r) {
     row(`hash-wasm ${r.machine.hash_wasm} in Node`, timing(hw), ratio(hw.median_ms, native.median_ms) + " native");
     const wd = r.workerd.hash[id];
     row("workerd `/__bench/hash`, whole HTTP request", timing(wd), ratio(wd.median_ms, native.median_ms) + " native", "≤ 1.2× native", verdict(wd.median_ms <= 1.2 * native.median_ms));
+    const bc = r.node.bounds_checked?.[id]?.O3;
+    if (bc) {
+      row("project wasm in Node with `--wasm-enforce-bounds-checks` (workerd's mode, see below)", timing(bc), ratio(bc.median_ms, o3.median_ms) + " O3");
+      row("workerd ÷ Node with `--wasm-enforce-bounds-checks`", "", ratio(wd.median_ms, bc.median_ms) + " bounds-checked Node");
+    }
     if (r.workerd.hash_fresh) {
       const wf = r.workerd.hash_fresh[id];
       row("workerd, fresh block buffer per hash (runs after the rest)", timing(wf), ratio(wf.median_ms, wd.median_ms) + " workerd");
@@ -453,6 +511,9 @@ function table(r) {
     }
   }
 
+  section("Why the same wasm hashes slower in workerd than in Node");
+  row("V8's wasm trap handler (bounds checks by guard pages instead of compiled checks)", `Node ${r.node.trap_handler}, workerd ${r.workerd.trap_handler}`);
+
   section(`Endpoints in local workerd (wrangler dev, release bundle): ${CONNECTIONS} connections, ${DURATION} s each`);
   const base = r.workerd.load.baseline;
   const loadRow = (name, l, target, min) => {
@@ -462,7 +523,16 @@ function table(r) {
   };
   loadRow("`/__bench/baseline` (no storage, no JSON parsing)", base);
   loadRow("`get_session`, served from the KV cache", r.workerd.load.get_session_cached, "≥ 0.7× baseline", 0.7);
-  loadRow("`get_session`, cache off (Durable Object read)", r.workerd.load.get_session_do, "≥ 0.4× baseline", 0.4);
+  loadRow("`get_session`, cache off (Durable Object read, then the user from D1)", r.workerd.load.get_session_do, "≥ 0.4× baseline", 0.4);
+  const L = r.workerd.load;
+  const floorRow = (name, floor, measured) => {
+    loadRow(name, floor);
+    row("  the endpoint ÷ this floor", "", ratio(measured.rps, floor.rps) + " floor");
+  };
+  if (L.floor_kv) floorRow("floor of the cached path: body + one KV read, fixed answer", L.floor_kv, L.get_session_cached);
+  if (L.floor_do) loadRow("floor: body + one main-storage Durable Object read", L.floor_do);
+  if (L.floor_d1) loadRow("floor: body + one D1 user read", L.floor_d1);
+  if (L.floor_do_d1) floorRow("floor of the cache-off path: body + DO read, then D1 user read (spec §2 MAIN_PATH)", L.floor_do_d1, L.get_session_do);
   loadRow("`create_signup` (D1 read, 2 DO rate-limit calls, DO write, webhook)", r.workerd.load.create_signup);
 
   section("Resolver without I/O (native, in-memory ports)");
@@ -502,6 +572,7 @@ results.loadavg_start = loadavg();
 results.native = await nativeBench();
 results.node = await nodeBench();
 results.workerd = await workerdBench();
+results.workerd.trap_handler = await workerdTrapHandler();
 results.sizes = sizes();
 results.loadavg_end = loadavg();
 await writeFile(join(out, "results.json"), JSON.stringify(results, null, 2));

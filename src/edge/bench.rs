@@ -1,15 +1,17 @@
 //! Benchmark-only routes, compiled in only with the `bench` cargo feature (never in a deployed
-//! build): a baseline that touches no storage, and a password-hash route that runs the project's
-//! Argon2id inside workerd so it can be timed from outside.
+//! build): a baseline that touches no storage, storage "floors" that do only the storage reads of
+//! an endpoint path, and a password-hash route that runs the project's Argon2id inside workerd so
+//! it can be timed from outside.
 //!
 //! The same feature also exports a few plain functions through wasm-bindgen so that `npm run
 //! bench` can load this crate's wasm in Node (built with `wasm-bindgen --target nodejs`) and time
 //! the identical hashing code there, next to hash-wasm.
 
+use super::d1_user_store::D1UserStore;
 use crate::password::Argon2id;
 use crate::ports::PasswordHashAlgorithm;
 use wasm_bindgen::prelude::*;
-use worker::{Request, Response, Result};
+use worker::{Env, Request, Response, Result};
 
 /// Current size of wasm linear memory in bytes (it only ever grows).
 fn memory_bytes() -> usize {
@@ -121,10 +123,58 @@ pub fn bench_memory_bytes() -> f64 {
     memory_bytes() as f64
 }
 
-pub async fn handle(req: Request) -> Result<Response> {
+thread_local! {
+    static FLOOR_USER_STORE: std::cell::RefCell<Option<std::rc::Rc<D1UserStore>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// One D1 user store per isolate, like the endpoint's, so its schema check runs once.
+fn floor_user_store(env: &Env) -> Result<std::rc::Rc<D1UserStore>> {
+    if let Some(store) = FLOOR_USER_STORE.with(|s| s.borrow().clone()) {
+        return Ok(store);
+    }
+    let store = std::rc::Rc::new(D1UserStore::new(env.d1("DB")?));
+    FLOOR_USER_STORE.with(|s| *s.borrow_mut() = Some(store.clone()));
+    Ok(store)
+}
+
+const BASELINE_JSON: &str = r#"{"ok":true,"action_invocation_id":"baseline","values":{}}"#;
+
+pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
     match req.path().as_str() {
-        "/__bench/baseline" => {
-            Response::ok(r#"{"ok":true,"action_invocation_id":"baseline","values":{}}"#)
+        "/__bench/baseline" => Response::ok(BASELINE_JSON),
+        // The platform's share of an endpoint: the body is read as the endpoint reads it, then
+        // only the storage reads named in the query, one after another (`kv=<key>`: one Workers KV
+        // read; `do=<key>`: one main-storage Durable Object read; `d1=<user id>`: one D1 user read),
+        // and the baseline's fixed answer. No JSON, no resolver.
+        "/__bench/floor" => {
+            let url = req.url()?;
+            let _body = req.bytes().await?;
+            for (k, v) in url.query_pairs() {
+                match k.as_ref() {
+                    "kv" => {
+                        env.kv("SESSION_CACHE")?.get(&v).bytes().await?;
+                    }
+                    "do" => {
+                        let client = super::durable_object::ObjectStoreClient::new(
+                            env.durable_object("MAIN_STORAGE")?,
+                        );
+                        match crate::ports::MainStorage::get(&client, &v).await {
+                            Ok(_) | Err(crate::ports::StorageError::NotFound) => {}
+                            Err(e) => return Response::error(e.to_string(), 500),
+                        }
+                    }
+                    "d1" => {
+                        let store = floor_user_store(env)?;
+                        match crate::ports::UserStore::get_user(store.as_ref(), &v).await {
+                            Ok(_) | Err(crate::ports::UserStoreError::UserNotFound) => {}
+                            Err(e) => return Response::error(e.to_string(), 500),
+                        }
+                    }
+                    other => return Response::error(format!("unknown floor read {other}"), 400),
+                }
+            }
+            Response::ok(BASELINE_JSON)
         }
         "/__bench/memory" => Response::ok(format!("{{\"memory_bytes\":{}}}", memory_bytes())),
         "/__bench/hash" => {

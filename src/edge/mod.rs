@@ -438,7 +438,7 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
     #[cfg(feature = "bench")]
     if path.starts_with("/__bench/") {
-        return bench::handle(req).await;
+        return bench::handle(req, &env).await;
     }
     match (req.method(), path.as_str()) {
         (Method::Post, "/") => action_invocation_endpoint(req, &env, false).await,

@@ -64,7 +64,15 @@ test("413 for bodies over 64 KiB, with and without Content-Length", async () => 
   assert.equal(s.status, 413);
   await s.text();
   const fits = JSON.stringify({ action: "get_session", arguments: { session_token: "a.b", pad: "x".repeat(60 * 1024) } });
-  assert.equal((await post(worker.url, fits)).status, 200);
+  let fitting = await post(worker.url, fits);
+  // The Worker answers 413 without reading the rest of the streamed body, so workerd drops that
+  // connection; wrangler's local proxy sometimes hands the next request to the dropped connection
+  // and answers 500 "Network connection lost" itself (seen 2 in 10 runs). Only that proxy answer is
+  // retried, once; anything else from the Worker fails the test.
+  if (fitting.status === 500 && fitting.text.includes("Network connection lost")) {
+    fitting = await post(worker.url, fits);
+  }
+  assert.equal(fitting.status, 200, `a 60 KiB body: HTTP ${fitting.status} ${fitting.text ?? ""}`);
 });
 
 test("hostile bodies get 400 with a plain reason and change nothing", async () => {
