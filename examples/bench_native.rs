@@ -35,10 +35,9 @@ fn ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-fn hash_fresh(id: &str, password: &[u8], salt: &[u8]) -> Vec<u8> {
-    let n: Vec<u32> = id.split('.').skip(1).map(|s| s.parse().unwrap()).collect();
-    let params = argon2::Params::new(n[0], n[1], n[2], Some(n[3] as usize)).unwrap();
-    let mut out = vec![0u8; n[3] as usize];
+fn hash_fresh(algorithm: &Argon2id, password: &[u8], salt: &[u8]) -> Vec<u8> {
+    let params = algorithm.argon2_crate_params().clone();
+    let mut out = vec![0u8; algorithm.own_params().output_len()];
     argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
         .hash_password_into(password, salt, &mut out)
         .unwrap();
@@ -73,17 +72,14 @@ fn bench_hash(id: &str, runs: usize) -> Value {
         .unwrap()
     });
     let fresh = time_runs(runs, || {
-        std::hint::black_box(hash_fresh(id, b"benchmark-password", salt));
+        std::hint::black_box(hash_fresh(&algorithm, b"benchmark-password", salt));
     });
-    let params = {
-        let n: Vec<u32> = id.split('.').skip(1).map(|s| s.parse().unwrap()).collect();
-        faroe_worker::argon2id::Params::new(n[0], n[1], n[2], n[3] as usize).unwrap()
-    };
+    let params = algorithm.own_params();
     let mut blocks = vec![faroe_worker::argon2id::Block::default(); params.block_count()];
     let mut out = vec![0u8; params.output_len()];
     let same_code = time_runs(runs, || {
         faroe_worker::argon2id::hash_into_with(
-            &params,
+            params,
             b"benchmark-password",
             salt,
             &[],

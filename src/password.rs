@@ -41,9 +41,8 @@ pub fn pwned_range_contains(body: &str, sha1_hex: &str) -> bool {
 pub struct Argon2id {
     id: String,
     params: argon2::Params,
-    #[cfg(target_arch = "wasm32")]
-    wasm_params: crate::argon2id::Params,
-    output_len: usize,
+    /// The same parameters for [`crate::argon2id`] (what wasm32 hashes with).
+    own_params: crate::argon2id::Params,
 }
 
 /// Default for user passwords: 64 MiB, 3 iterations, 1 lane, 32-byte output.
@@ -60,16 +59,13 @@ impl Argon2id {
     ) -> Result<Self, String> {
         let params = argon2::Params::new(memory_kib, iterations, parallelism, Some(output_len))
             .map_err(|e| format!("invalid argon2id parameters: {e}"))?;
-        #[cfg(target_arch = "wasm32")]
-        let wasm_params =
+        let own_params =
             crate::argon2id::Params::new(memory_kib, iterations, parallelism, output_len)
                 .map_err(|e| format!("invalid argon2id parameters: {e}"))?;
         Ok(Self {
             id: format!("argon2id.{memory_kib}.{iterations}.{parallelism}.{output_len}"),
             params,
-            #[cfg(target_arch = "wasm32")]
-            wasm_params,
-            output_len,
+            own_params,
         })
     }
 
@@ -109,6 +105,16 @@ impl Argon2id {
         self.params.m_cost()
     }
 
+    /// The parameters as the `argon2` crate takes them.
+    pub fn argon2_crate_params(&self) -> &argon2::Params {
+        &self.params
+    }
+
+    /// The parameters as [`crate::argon2id`] takes them.
+    pub fn own_params(&self) -> &crate::argon2id::Params {
+        &self.own_params
+    }
+
     /// Synchronous hash, for callers (benchmarks, tests) outside the async server.
     ///
     /// The Argon2 block memory (`memory_kib` KiB) is kept per thread and reused by the next hash
@@ -117,7 +123,7 @@ impl Argon2id {
     /// 64 MiB with zeros per hash; Argon2 overwrites every block before reading it, so the old
     /// contents never matter. The buffer is only ever as large as the largest algorithm used.
     pub fn hash_sync(&self, password: &[u8], salt: &[u8]) -> Result<Vec<u8>, String> {
-        let mut output = vec![0u8; self.output_len];
+        let mut output = vec![0u8; self.own_params.output_len()];
         let block_count = self.params.block_count();
         BLOCKS
             .with(|cell| match cell.try_borrow_mut() {
@@ -165,7 +171,7 @@ impl Argon2id {
         output: &mut [u8],
         blocks: &mut [MemoryBlock],
     ) -> Result<(), crate::argon2id::Error> {
-        crate::argon2id::hash_into(&self.wasm_params, password, salt, output, blocks)
+        crate::argon2id::hash_into(&self.own_params, password, salt, output, blocks)
     }
 }
 

@@ -4,7 +4,7 @@
 // in-test capture server. Screenshots of each page go to test-artifacts/screenshots/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -13,6 +13,7 @@ import { chromium } from "playwright-core";
 import {
   root, SECRET, FAST_ALGORITHMS, freePort, tempDir, startEmailCapture, startPwnedMock,
 } from "../../tests/e2e/harness.mjs";
+import { wrangler, wranglerEnv, startWranglerDev } from "../../scripts/wrangler-dev.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -20,7 +21,6 @@ const CHROMIUM_ARGS = [
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ];
 const SCREENSHOTS = join(root, "test-artifacts", "screenshots");
-const wrangler = join(root, "node_modules", ".bin", "wrangler");
 /** A Faroe token (`<id>.<secret>`); none may ever appear in a URL. */
 const TOKEN = /[a-km-np-z2-9]{24}\.[a-km-np-z2-9]{24}/;
 
@@ -97,22 +97,13 @@ async function startApp(faroeVars) {
   const dir = await tempDir("faroe-browser-");
   const persistTo = join(dir, "state");
   const faroeToml = await faroeConfig(dir, faroeVars);
-  const env = {
-    ...process.env,
-    // Wrangler needs Node >= 22.12: the project's node_modules/.bin (Node 22) first on PATH.
-    PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH}`,
-    FAROE_SKIP_BUILD: "1",
-    WRANGLER_SEND_METRICS: "false",
-    CI: "true",
-    // A private dev registry: no other local `wrangler dev` can answer for faroe-worker.
-    WRANGLER_REGISTRY_PATH: join(dir, "registry"),
-  };
+  // A private dev registry: no other local `wrangler dev` can answer for faroe-worker.
+  const env = wranglerEnv({ WRANGLER_REGISTRY_PATH: join(dir, "registry") });
   execFileSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", faroeToml], {
     cwd: root, env, stdio: "pipe",
   });
   const port = await freePort();
   const args = [
-    "dev",
     "-c", join(root, "examples", "app", "wrangler.toml"),
     "-c", faroeToml,
     "--ip", "127.0.0.1",
@@ -124,34 +115,15 @@ async function startApp(faroeVars) {
     "--var", `APP_SECRET:browser-test-app-secret-${run}`,
     "--var", `FAROE_ENDPOINT_SECRET:${SECRET}`,
   ];
-  const child = spawn(wrangler, args, { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const logs = [];
-  const onData = (d) => logs.push(...d.toString().split("\n").filter(Boolean));
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${logs.join("\n")}`);
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/`);
-      await r.text();
-      if (r.status === 200) break;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`wrangler dev did not start:\n${logs.join("\n")}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  const dev = await startWranglerDev(args, {
+    env, readyUrl: `http://127.0.0.1:${port}/`, isReady: (r) => r.status === 200,
+  });
   return {
     // Served as localhost: a secure context, so Chromium keeps the app's Secure cookies on http.
     url: `http://localhost:${port}`,
-    logs,
+    logs: dev.logs,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        try { process.kill(-child.pid, "SIGTERM"); } catch {}
-        const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await dev.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -8,13 +8,12 @@ import { mkdtemp, readFile, writeFile, rm } from "node:fs/promises";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir, cpus, loadavg } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import autocannon from "autocannon";
+import { root, wrangler, freePort, wranglerEnv, startWranglerDev } from "../wrangler-dev.mjs";
 
 const execFile = promisify(execFileCb);
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const out = process.env.BENCH_OUT ?? join(root, "target", "bench");
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const WARMUP = 2;
@@ -27,7 +26,6 @@ const LABEL = {
   "argon2id.19456.2.1.32": "19 MiB, t=2",
   "argon2id.16384.3.1.32": "16 MiB, t=3",
 };
-const wrangler = join(root, "node_modules", ".bin", "wrangler");
 const node = process.execPath;
 const results = { started: new Date().toISOString() };
 
@@ -130,14 +128,6 @@ async function writeConfig(dir) {
   return path;
 }
 
-async function freePort() {
-  const server = createServer();
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 /** Email webhook sink: answers 200 at once, keeps only the codes of setup addresses. */
 async function startSink() {
   const codes = new Map();
@@ -171,7 +161,7 @@ async function startWorker(dir, vars) {
   const config = await writeConfig(dir);
   const persistTo = await mkdtemp(join(tmpdir(), "faroe-bench-"));
   const port = await freePort();
-  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" };
+  const env = wranglerEnv();
   await execFile(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", config], { cwd: root, env });
   const allVars = {
     ALLOW_UNAUTHENTICATED_ENDPOINT: "true",
@@ -179,7 +169,7 @@ async function startWorker(dir, vars) {
     ...vars,
   };
   const args = [
-    "dev", "-c", config,
+    "-c", config,
     "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(await freePort()),
     "--persist-to", persistTo,
@@ -187,35 +177,16 @@ async function startWorker(dir, vars) {
     "--log-level", "warn",
   ];
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
-  const child = spawn(wrangler, args, { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const logs = [];
-  const onData = (d) => { logs.push(d.toString()); if (logs.length > 200) logs.shift(); };
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${logs.join("")}`);
-    try {
-      const r = await fetch(`${url}/__bench/baseline`);
-      await r.text();
-      if (r.status === 200) break;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`wrangler dev did not start:\n${logs.join("")}`);
-    await sleep(250);
-  }
+  const dev = await startWranglerDev(args, {
+    env, readyUrl: `${url}/__bench/baseline`, isReady: (r) => r.status === 200,
+  });
   return {
     url,
-    logs,
-    pgid: child.pid,
+    logs: dev.logs,
+    pgid: dev.pid,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        try { process.kill(-child.pid, "SIGTERM"); } catch {}
-        const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await dev.stop();
       await rm(persistTo, { recursive: true, force: true });
     },
   };
@@ -256,6 +227,9 @@ async function newSession(url, sink) {
   await ok(url, "set_signup_password", { signup_token, password: "benchmark-password-1" });
   return (await ok(url, "complete_signup", { signup_token })).session_token;
 }
+
+/** The storage key of a session token's session (spec §6: prefix `aaaa.` + session id). */
+const sessionKey = (token) => `aaaa.${token.split(".")[0]}`;
 
 async function memoryBytes(url) {
   return (await (await fetch(`${url}/__bench/memory`)).json()).memory_bytes;
@@ -374,7 +348,7 @@ async function workerdBench() {
       const getSession = JSON.stringify({ action: "get_session", arguments: { session_token: token } });
       await ok(w.url, "get_session", { session_token: token }); // fills the KV cache
       workerd.load.get_session_cached = await load("get_session, KV cache", w, { body: getSession });
-      const key = `aaaa.${token.split(".")[0]}`;
+      const key = sessionKey(token);
       workerd.load.floor_kv = await load("floor: one KV read", w, { path: `/__bench/floor?kv=${key}`, body: getSession });
       let n = 0;
       const prefix = `load-${Date.now()}`;
@@ -397,7 +371,7 @@ async function workerdBench() {
       const token = await newSession(w.url, sink);
       const getSession = JSON.stringify({ action: "get_session", arguments: { session_token: token } });
       workerd.load.get_session_do = await load("get_session, Durable Object", w, { body: getSession });
-      const key = `aaaa.${token.split(".")[0]}`;
+      const key = sessionKey(token);
       const userId = (await ok(w.url, "get_session", { session_token: token })).session.user_id;
       workerd.load.floor_do = await load("floor: one DO read", w, { path: `/__bench/floor?do=${key}`, body: getSession });
       workerd.load.floor_d1 = await load("floor: one D1 read", w, { path: `/__bench/floor?d1=${userId}`, body: getSession });

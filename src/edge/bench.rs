@@ -7,9 +7,8 @@
 //! bench` can load this crate's wasm in Node (built with `wasm-bindgen --target nodejs`) and time
 //! the identical hashing code there, next to hash-wasm.
 
-use super::d1_user_store::D1UserStore;
 use crate::password::Argon2id;
-use crate::ports::PasswordHashAlgorithm;
+use crate::ports::{StorageError, UserStoreError};
 use wasm_bindgen::prelude::*;
 use worker::{Env, Request, Response, Result};
 
@@ -25,11 +24,10 @@ fn hash_fresh(
     password: &[u8],
     salt: &[u8],
 ) -> std::result::Result<usize, String> {
-    let (m, t, p, len) = algorithm_numbers(algorithm.id())?;
-    let params = crate::argon2id::Params::new(m, t, p, len).map_err(|e| e.to_string())?;
+    let params = algorithm.own_params();
     let mut memory = vec![crate::argon2id::Block::default(); params.block_count()];
-    let mut output = vec![0u8; len];
-    crate::argon2id::hash_into(&params, password, salt, &mut output, &mut memory)
+    let mut output = vec![0u8; params.output_len()];
+    crate::argon2id::hash_into(params, password, salt, &mut output, &mut memory)
         .map_err(|e| e.to_string())?;
     Ok(output.len())
 }
@@ -42,11 +40,11 @@ thread_local! {
 /// Argon2id through the `argon2` crate with a kept block buffer: what `Argon2id::hash_sync` ran
 /// in wasm before it used `crate::argon2id`.
 fn hash_argon2_crate(id: &str, password: &[u8], salt: &[u8]) -> std::result::Result<usize, String> {
-    let (m, t, p, len) = algorithm_numbers(id)?;
-    let params = argon2::Params::new(m, t, p, Some(len)).map_err(|e| e.to_string())?;
+    let algorithm = Argon2id::from_id(id)?;
+    let params = algorithm.argon2_crate_params().clone();
     let block_count = params.block_count();
+    let mut output = vec![0u8; algorithm.own_params().output_len()];
     let hasher = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut output = vec![0u8; len];
     CRATE_BLOCKS.with(|cell| {
         let mut blocks = cell.borrow_mut();
         if blocks.len() < block_count {
@@ -58,18 +56,6 @@ fn hash_argon2_crate(id: &str, password: &[u8], salt: &[u8]) -> std::result::Res
             .map_err(|e| e.to_string())
     })?;
     Ok(output.len())
-}
-
-fn algorithm_numbers(id: &str) -> std::result::Result<(u32, u32, u32, usize), String> {
-    let n: Vec<u32> = id
-        .split('.')
-        .skip(1)
-        .map(|s| s.parse::<u32>().map_err(|e| e.to_string()))
-        .collect::<std::result::Result<_, _>>()?;
-    match n.as_slice() {
-        [m, t, p, len] => Ok((*m, *t, *p, *len as usize)),
-        _ => Err(format!("bad algorithm id {id}")),
-    }
 }
 
 fn hash_once(id: &str, fresh: bool) -> std::result::Result<usize, String> {
@@ -123,21 +109,6 @@ pub fn bench_memory_bytes() -> f64 {
     memory_bytes() as f64
 }
 
-thread_local! {
-    static FLOOR_USER_STORE: std::cell::RefCell<Option<std::rc::Rc<D1UserStore>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// One D1 user store per isolate, like the endpoint's, so its schema check runs once.
-fn floor_user_store(env: &Env) -> Result<std::rc::Rc<D1UserStore>> {
-    if let Some(store) = FLOOR_USER_STORE.with(|s| s.borrow().clone()) {
-        return Ok(store);
-    }
-    let store = std::rc::Rc::new(D1UserStore::new(env.d1("DB")?));
-    FLOOR_USER_STORE.with(|s| *s.borrow_mut() = Some(store.clone()));
-    Ok(store)
-}
-
 const BASELINE_JSON: &str = r#"{"ok":true,"action_invocation_id":"baseline","values":{}}"#;
 
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
@@ -150,28 +121,25 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         "/__bench/floor" => {
             let url = req.url()?;
             let _body = req.bytes().await?;
+            // The endpoint's own adapters, so a floor read costs what the endpoint's read costs.
+            let deployment = match super::deployment(env) {
+                Ok(deployment) => deployment,
+                Err(message) => return Response::error(message, 500),
+            };
+            let ports = &deployment.server.ports;
             for (k, v) in url.query_pairs() {
-                match k.as_ref() {
-                    "kv" => {
-                        env.kv("SESSION_CACHE")?.get(&v).bytes().await?;
-                    }
-                    "do" => {
-                        let client = super::durable_object::ObjectStoreClient::new(
-                            env.durable_object("MAIN_STORAGE")?,
-                        );
-                        match crate::ports::MainStorage::get(&client, &v).await {
-                            Ok(_) | Err(crate::ports::StorageError::NotFound) => {}
-                            Err(e) => return Response::error(e.to_string(), 500),
-                        }
-                    }
-                    "d1" => {
-                        let store = floor_user_store(env)?;
-                        match crate::ports::UserStore::get_user(store.as_ref(), &v).await {
-                            Ok(_) | Err(crate::ports::UserStoreError::UserNotFound) => {}
-                            Err(e) => return Response::error(e.to_string(), 500),
-                        }
-                    }
+                let read = match k.as_ref() {
+                    "kv" => ports.cache.get(&v).await.map(drop),
+                    "do" => ports.main_storage.get(&v).await.map(drop),
+                    "d1" => match ports.user_store.get_user(&v).await {
+                        Ok(_) | Err(UserStoreError::UserNotFound) => Ok(()),
+                        Err(e) => return Response::error(e.to_string(), 500),
+                    },
                     other => return Response::error(format!("unknown floor read {other}"), 400),
+                };
+                match read {
+                    Ok(()) | Err(StorageError::NotFound) => {}
+                    Err(e) => return Response::error(e.to_string(), 500),
                 }
             }
             Response::ok(BASELINE_JSON)

@@ -1,18 +1,17 @@
 // End-to-end harness: starts the built Worker in workerd through `wrangler dev` (local Durable
 // Objects, KV and D1), plus the in-test servers the Worker talks to: an email webhook capture, a
 // Pwned Passwords range mock and a Faroe user server. Nothing leaves 127.0.0.1.
-import { spawn, execFile } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { Client } from "@faroe/client";
+import { root, wrangler, freePort, wranglerEnv, startWranglerDev } from "../../scripts/wrangler-dev.mjs";
 
-export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const wrangler = join(root, "node_modules", ".bin", "wrangler");
+export { root, freePort };
 const run = promisify(execFile);
 
 export const SECRET = "e2e-endpoint-secret-0123456789";
@@ -21,14 +20,6 @@ export const FAST_ALGORITHMS = {
   PASSWORD_HASH_ALGORITHMS: "argon2id.1024.1.1.32",
   TEMPORARY_PASSWORD_HASH_ALGORITHM: "argon2id.512.1.1.32",
 };
-
-export async function freePort() {
-  const server = createServer();
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 export async function tempDir(prefix = "faroe-e2e-") {
   return mkdtemp(join(tmpdir(), prefix));
@@ -53,21 +44,13 @@ export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
   const ownsState = persistTo === undefined;
   persistTo ??= await tempDir();
   port ??= await freePort();
-  // Wrangler needs Node >= 22.12: put the project's node_modules/.bin (Node 22) first on PATH.
-  const env = {
-    ...process.env,
-    PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH}`,
-    FAROE_SKIP_BUILD: "1",
-    WRANGLER_SEND_METRICS: "false",
-    CI: "true",
-  };
+  const env = wranglerEnv();
   const config = bundle ? ["-c", await configFor(bundle)] : [];
   await run(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, ...config], {
     cwd: root,
     env,
   });
   const args = [
-    "dev",
     ...config,
     "--ip", "127.0.0.1",
     "--port", String(port),
@@ -78,36 +61,15 @@ export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
   ];
   const allVars = { ALLOW_UNAUTHENTICATED_ENDPOINT: "false", PASSWORD_BREACH_CHECK: "off", EMAIL_PROVIDER: "log", ...vars };
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
-  const child = spawn(wrangler, args, { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const logs = [];
-  const onData = (d) => logs.push(...d.toString().split("\n").filter(Boolean));
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
   const url = `http://127.0.0.1:${port}/`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${logs.join("\n")}`);
-    try {
-      const r = await fetch(url, { method: "GET" });
-      await r.text();
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`wrangler dev did not start:\n${logs.join("\n")}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  const dev = await startWranglerDev(args, { env, readyUrl: url, timeoutMs: 60_000 });
   return {
     url,
     port,
     persistTo,
-    logs,
+    logs: dev.logs,
     async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      try { process.kill(-child.pid, "SIGTERM"); } catch {}
-      const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 5000);
-      await exited;
-      clearTimeout(timer);
+      await dev.stop();
       // State the caller did not ask to keep goes with the worker.
       if (ownsState) await rm(persistTo, { recursive: true, force: true });
     },
