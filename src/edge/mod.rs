@@ -23,7 +23,7 @@ use crate::adapters::pwned::{NoBreachCheck, PwnedPasswordsChecker};
 use crate::adapters::turnstile::TurnstileVerifier;
 use crate::adapters::user_server::UserServerClient;
 use crate::config::{Config, EmailConfig, UserStoreConfig};
-use crate::crypto::{constant_time_eq, hash_secret};
+use crate::crypto::{hash_secret, verify_secret};
 use crate::endpoint::{ActionFilter, Rejection};
 use crate::ports::{
     Cache, Clock, EmailAddressChecker, EmailSender, Millis, PasswordHashAlgorithm,
@@ -62,6 +62,8 @@ impl EmailAddressChecker for AllowAllEmailAddresses {
 struct Deployment {
     server: Server,
     config: Config,
+    /// SHA-256 of ACTION_INVOCATION_ENDPOINT_SECRET, computed once rather than per request.
+    endpoint_secret_hash: Option<Vec<u8>>,
     rate_limit_storage: Rc<dyn RateLimitStorage>,
     turnstile: Option<TurnstileVerifier>,
     #[cfg(feature = "test-faults")]
@@ -221,6 +223,7 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
     let server = Server::new(ports, config.session, passwords)?;
     Ok(Deployment {
         server,
+        endpoint_secret_hash: config.endpoint_secret.as_deref().map(hash_secret),
         config,
         rate_limit_storage,
         turnstile,
@@ -247,8 +250,8 @@ fn text(status: u16, message: &str) -> Result<Response> {
         .with_headers(headers))
 }
 
-/// Constant-time check of `Authorization: Bearer <secret>`.
-fn is_authorized(req: &Request, secret: &str) -> bool {
+/// Constant-time check of `Authorization: Bearer <secret>` against the secret's hash.
+fn is_authorized(req: &Request, secret_hash: &[u8]) -> bool {
     let presented = req
         .headers()
         .get("Authorization")
@@ -257,7 +260,7 @@ fn is_authorized(req: &Request, secret: &str) -> bool {
         .unwrap_or_default();
     let token = presented.strip_prefix("Bearer ").unwrap_or("");
     // Compare digests: equal lengths, so not even the secret's length leaks through timing.
-    constant_time_eq(&hash_secret(token), &hash_secret(secret))
+    verify_secret(token, secret_hash)
 }
 
 fn is_json_content_type(req: &Request) -> bool {
@@ -356,9 +359,9 @@ async fn action_invocation_endpoint(
         }
     };
     let config = &deployment.config;
-    match &config.endpoint_secret {
-        Some(secret) => {
-            if !is_authorized(&req, secret) {
+    match &deployment.endpoint_secret_hash {
+        Some(secret_hash) => {
+            if !is_authorized(&req, secret_hash) {
                 return text(401, "missing or invalid bearer secret");
             }
         }
