@@ -354,7 +354,13 @@ fn fill<C: Compress>(memory: &mut [Block], params: &Params, h0: &[u8; 64]) {
                     let reference_lane = if pass == 0 && slice == 0 {
                         lane
                     } else {
-                        (random >> 32) as usize % lanes
+                        // With one lane (the usual case) there is no lane to choose: a division
+                        // here costs tens of cycles on the way to the next block's address.
+                        if lanes == 1 {
+                            0
+                        } else {
+                            (random >> 32) as usize % lanes
+                        }
                     };
                     // Blocks that may be referenced: finished segments (of this pass and of the
                     // previous one), and in the own lane the current segment up to the block
@@ -381,7 +387,15 @@ fn fill<C: Compress>(memory: &mut [Block], params: &Params, h0: &[u8; 64]) {
                     } else {
                         0
                     };
-                    reference_lane * lane_length + (start + relative) % lane_length
+                    // `start + relative` is below 2 · lane_length, so it wraps with one
+                    // subtraction instead of a division (3–4 % of the hash in V8).
+                    let position = start + relative;
+                    let position = if position >= lane_length {
+                        position - lane_length
+                    } else {
+                        position
+                    };
+                    reference_lane * lane_length + position
                 };
                 for index in first..segment_length {
                     let current = segment_start + index;
@@ -573,21 +587,46 @@ mod simd {
         )
     }
 
-    // Rotations of each 64-bit lane. Byte shuffles for 32, 24 and 16 measured faster in V8 than
-    // shift pairs; 63 is a shift pair.
+    /// The byte masks of the 24- and 16-bit rotations, for `i8x16.swizzle`.
+    ///
+    /// Written as constant shuffles (`i8x16.shuffle`), V8 builds the `pshufb` mask from two
+    /// immediates for every single rotation (four instructions). A swizzle whose mask V8 cannot
+    /// see as a constant keeps the mask in a register and costs a `pshufb` plus a saturating add.
+    /// [`black_box`](core::hint::black_box) hides the constants from LLVM, which would otherwise
+    /// turn the swizzle back into a shuffle; it is called once per row or column pass. Measured in
+    /// Node: 3–5 % faster than the shuffles, which were 3–7 % faster than shift pairs. Every mask
+    /// index is below 16, so `swizzle` is exact (no lane is zeroed).
+    #[derive(Clone, Copy)]
+    struct RotationMasks {
+        right24: v128,
+        right16: v128,
+    }
+
+    impl RotationMasks {
+        #[inline(always)]
+        fn get() -> Self {
+            core::hint::black_box(RotationMasks {
+                right24: i8x16(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10),
+                right16: i8x16(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9),
+            })
+        }
+    }
+
+    // Rotations of each 64-bit lane: 32 is a 32-bit lane shuffle (`pshufd`), 24 and 16 are byte
+    // swizzles (see `RotationMasks`), 63 is a shift pair.
     #[inline(always)]
     fn rotr32(x: v128) -> v128 {
         i32x4_shuffle::<1, 0, 3, 2>(x, x)
     }
 
     #[inline(always)]
-    fn rotr24(x: v128) -> v128 {
-        i8x16_shuffle::<3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10>(x, x)
+    fn rotr24(x: v128, masks: &RotationMasks) -> v128 {
+        i8x16_swizzle(x, masks.right24)
     }
 
     #[inline(always)]
-    fn rotr16(x: v128) -> v128 {
-        i8x16_shuffle::<2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9>(x, x)
+    fn rotr16(x: v128, masks: &RotationMasks) -> v128 {
+        i8x16_swizzle(x, masks.right16)
     }
 
     #[inline(always)]
@@ -597,17 +636,17 @@ mod simd {
 
     /// G on `s` = (a0 b0 c0 d0 a1 b1 c1 d1): four columns or diagonals at once.
     #[inline(always)]
-    fn g(s: &mut [v128; 8]) {
+    fn g(s: &mut [v128; 8], masks: &RotationMasks) {
         let [mut a0, mut b0, mut c0, mut d0, mut a1, mut b1, mut c1, mut d1] = *s;
         (a0, a1) = blamka2(a0, b0, a1, b1);
         d0 = rotr32(v128_xor(d0, a0));
         d1 = rotr32(v128_xor(d1, a1));
         (c0, c1) = blamka2(c0, d0, c1, d1);
-        b0 = rotr24(v128_xor(b0, c0));
-        b1 = rotr24(v128_xor(b1, c1));
+        b0 = rotr24(v128_xor(b0, c0), masks);
+        b1 = rotr24(v128_xor(b1, c1), masks);
         (a0, a1) = blamka2(a0, b0, a1, b1);
-        d0 = rotr16(v128_xor(d0, a0));
-        d1 = rotr16(v128_xor(d1, a1));
+        d0 = rotr16(v128_xor(d0, a0), masks);
+        d1 = rotr16(v128_xor(d1, a1), masks);
         (c0, c1) = blamka2(c0, d0, c1, d1);
         b0 = rotr63(v128_xor(b0, c0));
         b1 = rotr63(v128_xor(b1, c1));
@@ -616,17 +655,17 @@ mod simd {
 
     /// The BLAKE2b round P on `v` = (a0 a1 b0 b1 c0 c1 d0 d1): columns, then diagonals.
     #[inline(always)]
-    fn permute(v: &mut [v128; 8]) {
+    fn permute(v: &mut [v128; 8], masks: &RotationMasks) {
         let [a0, a1, b0, b1, c0, c1, d0, d1] = *v;
         let mut s = [a0, b0, c0, d0, a1, b1, c1, d1];
-        g(&mut s);
+        g(&mut s, masks);
         let [a0, b0, c0, d0, a1, b1, c1, d1] = s;
         // Diagonalise: b (4 5 6 7) → (5 6 7 4), c (8 9 10 11) → (10 11 8 9),
         // d (12 13 14 15) → (15 12 13 14).
         let (e0, e1) = (i64x2_shuffle::<1, 2>(b0, b1), i64x2_shuffle::<1, 2>(b1, b0));
         let (f0, f1) = (i64x2_shuffle::<1, 2>(d1, d0), i64x2_shuffle::<1, 2>(d0, d1));
         let mut s = [a0, e0, c1, f0, a1, e1, c0, f1];
-        g(&mut s);
+        g(&mut s, masks);
         let [a0, e0, c1, f0, a1, e1, c0, f1] = s;
         // And back.
         *v = [
@@ -641,6 +680,21 @@ mod simd {
         ];
     }
 
+    /// Calls `f(0)` to `f(7)` one after another, written out: LLVM keeps an eight-step loop over
+    /// rows or columns rolled, and V8 then computes every block address at run time. Written out,
+    /// each step's offsets are constants folded into the loads and stores (5 % faster in Node).
+    #[inline(always)]
+    fn each_of_eight(mut f: impl FnMut(usize)) {
+        f(0);
+        f(1);
+        f(2);
+        f(3);
+        f(4);
+        f(5);
+        f(6);
+        f(7);
+    }
+
     pub struct Simd128;
 
     impl Compress for Simd128 {
@@ -649,16 +703,17 @@ mod simd {
         fn rows(x: &Block, y: &Block, r: &mut Block, q: &mut Block) {
             let (x, y) = (vectors(x), vectors(y));
             let (r, q) = (vectors_mut(r), vectors_mut(q));
-            for row in 0..8 {
+            let masks = RotationMasks::get();
+            each_of_eight(|row| {
                 let mut v = [u64x2_splat(0); 8];
                 for (k, lane) in v.iter_mut().enumerate() {
                     let i = 8 * row + k;
                     r[i] = v128_xor(x[i], y[i]);
                     *lane = r[i];
                 }
-                permute(&mut v);
+                permute(&mut v, &masks);
                 q[8 * row..8 * row + 8].copy_from_slice(&v);
-            }
+            });
         }
 
         fn columns<const FROM: usize, const TO: usize>(
@@ -668,19 +723,23 @@ mod simd {
             xor: bool,
         ) {
             let (q, r, dst) = (vectors(q), vectors(r), vectors_mut(dst));
-            for column in FROM..TO {
+            let masks = RotationMasks::get();
+            each_of_eight(|column| {
+                if !(FROM..TO).contains(&column) {
+                    return;
+                }
                 // Column `column` is vector `column` of each row.
                 let mut v = [u64x2_splat(0); 8];
                 for (k, lane) in v.iter_mut().enumerate() {
                     *lane = q[8 * k + column];
                 }
-                permute(&mut v);
+                permute(&mut v, &masks);
                 for (k, lane) in v.iter().enumerate() {
                     let i = 8 * k + column;
                     let out = v128_xor(*lane, r[i]);
                     dst[i] = if xor { v128_xor(dst[i], out) } else { out };
                 }
-            }
+            });
         }
     }
 }
