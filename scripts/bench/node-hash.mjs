@@ -1,6 +1,7 @@
 // Argon2id in Node, run by scripts/bench/run.mjs in a child process of its own:
 //   node node-hash.mjs time '<json config>'   → timings of the project's wasm builds and hash-wasm
-//   node node-hash.mjs memory <pkg dir> <sync|fresh> <id,id,…>  → wasm linear memory after each hash
+//   node node-hash.mjs memory <pkg dir> <sync|fresh> <id,id,…> [planned id,id,…]
+//                                                            → wasm linear memory after each hash
 //   node --allow-natives-syntax node-hash.mjs trap-handler   → whether V8 guards wasm memory with
 //                                                            its trap handler in this process
 // Prints one JSON object on stdout.
@@ -85,10 +86,14 @@ async function timeAll({ variants, algorithms, runs, warmup, fresh, hashWasm = t
   return result;
 }
 
-/** Linear memory of a fresh instance before and after each hash of a sequence of algorithm ids. */
-function memory(dir, mode, sequence) {
+/**
+ * Linear memory of a fresh instance before and after each hash of a sequence of algorithm ids;
+ * with `planned` (ids), the kept block buffer is first sized for them, as the Worker does.
+ */
+function memory(dir, mode, sequence, planned) {
   const pkg = require(`${dir}/faroe_worker.js`);
   const hash = mode === "fresh" ? pkg.bench_hash_fresh : pkg.bench_hash;
+  if (planned) pkg.bench_plan_block_memory(planned);
   const before = pkg.bench_memory_bytes();
   const steps = [];
   for (const id of sequence) {
@@ -101,7 +106,7 @@ function memory(dir, mode, sequence) {
 const [mode, ...args] = process.argv.slice(2);
 let out;
 if (mode === "time") out = await timeAll(JSON.parse(args[0]));
-else if (mode === "memory") out = memory(args[0], args[1], args[2].split(","));
+else if (mode === "memory") out = memory(args[0], args[1], args[2].split(","), args[3]);
 // `%`-syntax only parses under --allow-natives-syntax, so it is compiled only in this mode.
 else if (mode === "trap-handler") out = { trap_handler: new Function("return %IsWasmTrapHandlerEnabled()")() };
 else throw new Error(`unknown mode ${mode}`);

@@ -25,6 +25,7 @@ use crate::adapters::user_server::UserServerClient;
 use crate::config::{Config, EmailConfig, UserStoreConfig};
 use crate::crypto::{hash_secret, verify_secret};
 use crate::endpoint::{ActionFilter, Rejection};
+use crate::password::Argon2id;
 use crate::ports::{
     Cache, Clock, EmailAddressChecker, EmailSender, Millis, PasswordHashAlgorithm,
     PasswordStrengthChecker, RateLimitStorage, UserStore,
@@ -199,6 +200,13 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
         email_address_checker: Rc::new(AllowAllEmailAddresses),
         password_strength_checker,
     };
+    // One block buffer for the largest configured algorithm, whichever hashes first.
+    Argon2id::plan_block_memory(
+        config
+            .user_password_algorithms
+            .iter()
+            .chain([&config.temporary_password_algorithm]),
+    );
     let passwords = PasswordConfig {
         user_password_algorithms: config
             .user_password_algorithms
