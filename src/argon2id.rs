@@ -5,7 +5,7 @@
 //! `core::arch::wasm32` 128-bit vectors (two 64-bit words per vector, like the reference
 //! implementation's SSE code), chosen at compile time with `-C target-feature=+simd128` (set for
 //! wasm32 in `.cargo/config.toml`). [`password`](crate::password) uses it on wasm32 only, where V8
-//! runs it about 1.2× as fast as the crate (docs/benchmarks.md); natively the `argon2` crate, with
+//! runs it about 1.3× as fast as the crate (docs/benchmarks.md); natively the `argon2` crate, with
 //! its run-time AVX2 path, stays in use.
 //!
 //! Lanes (`p > 1`) are computed one after another: within one slice the lanes only read the

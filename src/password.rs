@@ -34,7 +34,7 @@ pub fn pwned_range_contains(body: &str, sha1_hex: &str) -> bool {
 /// Argon2id whose parameters are part of its id: `argon2id.<memory KiB>.<iterations>.<parallelism>.<output length>`.
 ///
 /// Natively the hash is computed by the `argon2` crate (which picks its AVX2 code at run time); in
-/// wasm32 by [`crate::argon2id`], which V8 runs about 1.2× as fast as the crate's portable code
+/// wasm32 by [`crate::argon2id`], which V8 runs about 1.3× as fast as the crate's portable code
 /// (docs/benchmarks.md). Both compute the same RFC 9106 Argon2id; the parameters are validated by
 /// the `argon2` crate on every target, so both accept the same ids.
 #[derive(Debug, Clone)]
