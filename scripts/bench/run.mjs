@@ -547,7 +547,7 @@ function table(r) {
   row("Node, fresh instance, `hash_sync` 64, 64, 64, then 16 MiB", mem(m.large_first), "", "< 128 MB", verdict(m.large_first.peak_bytes < limit));
   row("Node, fresh instance, `hash_sync` 16 MiB first, then 64, 64, 16 MiB, buffer sized for the configured algorithms (the Worker)", mem(m.small_first_planned), "", "< 128 MB", verdict(m.small_first_planned.peak_bytes < limit));
   row("Node, same order, buffer grown on demand (no plan)", mem(m.small_first), "", "< 128 MB", verdict(m.small_first.peak_bytes < limit));
-  row("Node, same order, fresh block buffer per hash (before this change)", mem(m.small_first_fresh));
+  row("Node, same order, fresh block buffer per hash (before the kept buffer)", mem(m.small_first_fresh));
   const hm = r.workerd.hashing_memory;
   row(`workerd, one 16 MiB hash, then ${hm.concurrent} concurrent \`set_signup_password\` at 64 MiB, MAX_CONCURRENT_PASSWORD_HASHING=1`, `${mib(hm.after_bytes)} (from ${mib(hm.before_bytes)}); ${f1(hm.wall_ms)} ms for all`, "", "< 128 MB", verdict(hm.after_bytes < limit));
 
