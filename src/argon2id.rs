@@ -311,7 +311,6 @@ fn fill<C: Compress>(memory: &mut [Block], params: &Params, h0: &[u8; 64]) {
     let lanes = params.lanes as usize;
     let segment_length = params.segment_length();
     let lane_length = segment_length * SYNC_POINTS;
-    let iterations = params.iterations as usize;
     let mut bytes = [0u8; Block::SIZE];
     for lane in 0..lanes {
         for i in 0..2u32 {
@@ -323,121 +322,181 @@ fn fill<C: Compress>(memory: &mut [Block], params: &Params, h0: &[u8; 64]) {
         }
     }
 
-    // Scratch blocks of the compression, and the input and output of address generation.
-    let (mut r, mut q) = (Block::ZERO, Block::ZERO);
-    let (mut input, mut address) = (Block::ZERO, Block::ZERO);
-
-    for pass in 0..iterations {
+    let mut scratch = Scratch {
+        r: Block::ZERO,
+        q: Block::ZERO,
+        input: Block::ZERO,
+        address: Block::ZERO,
+    };
+    for pass in 0..params.iterations as usize {
         for slice in 0..SYNC_POINTS {
-            // Argon2id: Argon2i indexing for the first half of the first pass, Argon2d after.
-            let data_independent = pass == 0 && slice < SYNC_POINTS / 2;
             for lane in 0..lanes {
-                let first = if pass == 0 && slice == 0 { 2 } else { 0 };
-                if data_independent {
-                    input = Block::ZERO;
-                    input.0[..6].copy_from_slice(&[
-                        pass as u64,
-                        lane as u64,
-                        slice as u64,
-                        memory.len() as u64,
-                        iterations as u64,
-                        u64::from(TYPE_ARGON2ID),
-                    ]);
-                    if first != 0 {
-                        next_addresses::<C>(&mut input, &mut address);
-                    }
-                }
-                let segment_start = lane * lane_length + slice * segment_length;
-                // The reference block of block `index` of this segment, from its pseudo-random
-                // value (RFC 9106 §3.4).
-                let reference_of = |index: usize, random: u64| {
-                    let reference_lane = if pass == 0 && slice == 0 {
-                        lane
-                    } else {
-                        // With one lane (the usual case) there is no lane to choose: a division
-                        // here costs tens of cycles on the way to the next block's address.
-                        if lanes == 1 {
-                            0
-                        } else {
-                            (random >> 32) as usize % lanes
-                        }
-                    };
-                    // Blocks that may be referenced: finished segments (of this pass and of the
-                    // previous one), and in the own lane the current segment up to the block
-                    // before the previous one.
-                    let area = if pass == 0 {
-                        if slice == 0 {
-                            index - 1
-                        } else if reference_lane == lane {
-                            slice * segment_length + index - 1
-                        } else {
-                            slice * segment_length - usize::from(index == 0)
-                        }
-                    } else if reference_lane == lane {
-                        lane_length - segment_length + index - 1
-                    } else {
-                        lane_length - segment_length - usize::from(index == 0)
-                    };
-                    let j1 = random & 0xFFFF_FFFF;
-                    let x = (j1 * j1) >> 32;
-                    let y = (area as u64 * x) >> 32;
-                    let relative = area - 1 - y as usize;
-                    let start = if pass != 0 && slice != SYNC_POINTS - 1 {
-                        (slice + 1) * segment_length
-                    } else {
-                        0
-                    };
-                    // `start + relative` is below 2 · lane_length, so it wraps with one
-                    // subtraction instead of a division (3–4 % of the hash in V8).
-                    let position = start + relative;
-                    let position = if position >= lane_length {
-                        position - lane_length
-                    } else {
-                        position
-                    };
-                    reference_lane * lane_length + position
-                };
-                for index in first..segment_length {
-                    let current = segment_start + index;
-                    let previous = if slice == 0 && index == 0 {
-                        // The first block of a later pass follows the lane's last block.
-                        lane * lane_length + lane_length - 1
-                    } else {
-                        current - 1
-                    };
-                    let random = if data_independent {
-                        if index % WORDS == 0 {
-                            next_addresses::<C>(&mut input, &mut address);
-                        }
-                        address.0[index % WORDS]
-                    } else {
-                        memory[previous].0[0]
-                    };
-                    let reference = reference_of(index, random);
-                    let xor = pass > 0;
-                    C::rows(&memory[previous], &memory[reference], &mut r, &mut q);
-                    // Column 0 gives word 0 of the new block, and with it the next block's
-                    // reference. Its loads are started before the other seven columns are
-                    // computed, so that they overlap with that work instead of stalling the
-                    // next block (it is usually far away in memory; wasm has no prefetch).
-                    C::columns::<0, 1>(&q, &r, &mut memory[current], xor);
-                    let next = index + 1;
-                    if C::TOUCH_NEXT_REFERENCE && next < segment_length {
-                        let next_random = if !data_independent {
-                            Some(memory[current].0[0])
-                        } else if next % WORDS != 0 {
-                            Some(address.0[next % WORDS])
-                        } else {
-                            None
-                        };
-                        if let Some(next_random) = next_random {
-                            touch(&memory[reference_of(next, next_random)]);
-                        }
-                    }
-                    C::columns::<1, 8>(&q, &r, &mut memory[current], xor);
-                }
+                fill_segment::<C>(memory, params, pass, slice, lane, &mut scratch);
             }
         }
+    }
+}
+
+/// Scratch blocks of the compression, and the input and output of address generation.
+struct Scratch {
+    r: Block,
+    q: Block,
+    input: Block,
+    address: Block,
+}
+
+/// Fills one segment: the blocks of `lane` in `slice` of `pass`.
+///
+/// Not inlined, on purpose: V8 moves a wasm function from its baseline code (Liftoff) to optimised
+/// code (TurboFan) only between calls, never inside a running call. With the whole fill in one
+/// call, an isolate's first hash ran entirely in baseline code; as one call per segment (12 per
+/// hash at t=3), the first hash switches to optimised code after its first segments.
+#[inline(never)]
+fn fill_segment<C: Compress>(
+    memory: &mut [Block],
+    params: &Params,
+    pass: usize,
+    slice: usize,
+    lane: usize,
+    scratch: &mut Scratch,
+) {
+    let lanes = params.lanes as usize;
+    let segment_length = params.segment_length();
+    let lane_length = segment_length * SYNC_POINTS;
+    let iterations = params.iterations as usize;
+    let Scratch {
+        r,
+        q,
+        input,
+        address,
+    } = scratch;
+    // Argon2id: Argon2i indexing for the first half of the first pass, Argon2d after.
+    let data_independent = pass == 0 && slice < SYNC_POINTS / 2;
+    let first = if pass == 0 && slice == 0 { 2 } else { 0 };
+    if data_independent {
+        *input = Block::ZERO;
+        input.0[..6].copy_from_slice(&[
+            pass as u64,
+            lane as u64,
+            slice as u64,
+            memory.len() as u64,
+            iterations as u64,
+            u64::from(TYPE_ARGON2ID),
+        ]);
+        if first != 0 {
+            next_addresses::<C>(input, address);
+        }
+    }
+    let segment_start = lane * lane_length + slice * segment_length;
+    let segment = Segment {
+        pass,
+        slice,
+        lane,
+        lanes,
+        segment_length,
+        lane_length,
+    };
+    for index in first..segment_length {
+        let current = segment_start + index;
+        let previous = if slice == 0 && index == 0 {
+            // The first block of a later pass follows the lane's last block.
+            lane * lane_length + lane_length - 1
+        } else {
+            current - 1
+        };
+        let random = if data_independent {
+            if index % WORDS == 0 {
+                next_addresses::<C>(input, address);
+            }
+            address.0[index % WORDS]
+        } else {
+            memory[previous].0[0]
+        };
+        let reference = segment.reference(index, random);
+        let xor = pass > 0;
+        C::rows(&memory[previous], &memory[reference], r, q);
+        // Column 0 gives word 0 of the new block, and with it the next block's
+        // reference. Its loads are started before the other seven columns are
+        // computed, so that they overlap with that work instead of stalling the
+        // next block (it is usually far away in memory; wasm has no prefetch).
+        C::columns::<0, 1>(q, r, &mut memory[current], xor);
+        let next = index + 1;
+        if C::TOUCH_NEXT_REFERENCE && next < segment_length {
+            let next_random = if !data_independent {
+                Some(memory[current].0[0])
+            } else if next % WORDS != 0 {
+                Some(address.0[next % WORDS])
+            } else {
+                None
+            };
+            if let Some(next_random) = next_random {
+                touch(&memory[segment.reference(next, next_random)]);
+            }
+        }
+        C::columns::<1, 8>(q, r, &mut memory[current], xor);
+    }
+}
+
+/// A segment's place in the memory, with what its reference indexes need.
+struct Segment {
+    pass: usize,
+    slice: usize,
+    lane: usize,
+    lanes: usize,
+    segment_length: usize,
+    lane_length: usize,
+}
+
+impl Segment {
+    /// The reference block of block `index` of this segment, from its pseudo-random value
+    /// (RFC 9106 §3.4).
+    #[inline(always)]
+    fn reference(&self, index: usize, random: u64) -> usize {
+        let reference_lane = if self.pass == 0 && self.slice == 0 {
+            self.lane
+        } else {
+            // With one lane (the usual case) there is no lane to choose: a division
+            // here costs tens of cycles on the way to the next block's address.
+            if self.lanes == 1 {
+                0
+            } else {
+                (random >> 32) as usize % self.lanes
+            }
+        };
+        // Blocks that may be referenced: finished segments (of this pass and of the
+        // previous one), and in the own lane the current segment up to the block
+        // before the previous one.
+        let area = if self.pass == 0 {
+            if self.slice == 0 {
+                index - 1
+            } else if reference_lane == self.lane {
+                self.slice * self.segment_length + index - 1
+            } else {
+                self.slice * self.segment_length - usize::from(index == 0)
+            }
+        } else if reference_lane == self.lane {
+            self.lane_length - self.segment_length + index - 1
+        } else {
+            self.lane_length - self.segment_length - usize::from(index == 0)
+        };
+        let j1 = random & 0xFFFF_FFFF;
+        let x = (j1 * j1) >> 32;
+        let y = (area as u64 * x) >> 32;
+        let relative = area - 1 - y as usize;
+        let start = if self.pass != 0 && self.slice != SYNC_POINTS - 1 {
+            (self.slice + 1) * self.segment_length
+        } else {
+            0
+        };
+        // `start + relative` is below 2 · lane_length, so it wraps with one
+        // subtraction instead of a division (3–4 % of the hash in V8).
+        let position = start + relative;
+        let position = if position >= self.lane_length {
+            position - self.lane_length
+        } else {
+            position
+        };
+        reference_lane * self.lane_length + position
     }
 }
 
@@ -680,19 +739,46 @@ mod simd {
         ];
     }
 
-    /// Calls `f(0)` to `f(7)` one after another, written out: LLVM keeps an eight-step loop over
-    /// rows or columns rolled, and V8 then computes every block address at run time. Written out,
-    /// each step's offsets are constants folded into the loads and stores (5 % faster in Node).
-    #[inline(always)]
-    fn each_of_eight(mut f: impl FnMut(usize)) {
-        f(0);
-        f(1);
-        f(2);
-        f(3);
-        f(4);
-        f(5);
-        f(6);
-        f(7);
+    /// Runs `$body` eight times, with `$step` bound to 0, …, 7: LLVM keeps an eight-step loop
+    /// over rows or columns rolled, and V8 then computes every block address at run time. Written
+    /// out, each step's offsets are constants folded into the loads and stores (5 % faster in
+    /// Node). A macro rather than a closure called eight times, because LLVM may outline such a
+    /// closure and pass the step at run time again.
+    macro_rules! each_of_eight {
+        ($step:ident => $body:block) => {{
+            {
+                let $step: usize = 0;
+                $body
+            }
+            {
+                let $step: usize = 1;
+                $body
+            }
+            {
+                let $step: usize = 2;
+                $body
+            }
+            {
+                let $step: usize = 3;
+                $body
+            }
+            {
+                let $step: usize = 4;
+                $body
+            }
+            {
+                let $step: usize = 5;
+                $body
+            }
+            {
+                let $step: usize = 6;
+                $body
+            }
+            {
+                let $step: usize = 7;
+                $body
+            }
+        }};
     }
 
     pub struct Simd128;
@@ -700,11 +786,12 @@ mod simd {
     impl Compress for Simd128 {
         const TOUCH_NEXT_REFERENCE: bool = true;
 
+        #[inline(always)]
         fn rows(x: &Block, y: &Block, r: &mut Block, q: &mut Block) {
             let (x, y) = (vectors(x), vectors(y));
             let (r, q) = (vectors_mut(r), vectors_mut(q));
             let masks = RotationMasks::get();
-            each_of_eight(|row| {
+            each_of_eight!(row => {
                 let mut v = [u64x2_splat(0); 8];
                 for (k, lane) in v.iter_mut().enumerate() {
                     let i = 8 * row + k;
@@ -716,6 +803,7 @@ mod simd {
             });
         }
 
+        #[inline(always)]
         fn columns<const FROM: usize, const TO: usize>(
             q: &Block,
             r: &Block,
@@ -724,20 +812,19 @@ mod simd {
         ) {
             let (q, r, dst) = (vectors(q), vectors(r), vectors_mut(dst));
             let masks = RotationMasks::get();
-            each_of_eight(|column| {
-                if !(FROM..TO).contains(&column) {
-                    return;
-                }
-                // Column `column` is vector `column` of each row.
-                let mut v = [u64x2_splat(0); 8];
-                for (k, lane) in v.iter_mut().enumerate() {
-                    *lane = q[8 * k + column];
-                }
-                permute(&mut v, &masks);
-                for (k, lane) in v.iter().enumerate() {
-                    let i = 8 * k + column;
-                    let out = v128_xor(*lane, r[i]);
-                    dst[i] = if xor { v128_xor(dst[i], out) } else { out };
+            each_of_eight!(column => {
+                if (FROM..TO).contains(&column) {
+                    // Column `column` is vector `column` of each row.
+                    let mut v = [u64x2_splat(0); 8];
+                    for (k, lane) in v.iter_mut().enumerate() {
+                        *lane = q[8 * k + column];
+                    }
+                    permute(&mut v, &masks);
+                    for (k, lane) in v.iter().enumerate() {
+                        let i = 8 * k + column;
+                        let out = v128_xor(*lane, r[i]);
+                        dst[i] = if xor { v128_xor(dst[i], out) } else { out };
+                    }
                 }
             });
         }
