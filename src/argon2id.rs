@@ -331,7 +331,15 @@ fn fill<C: Compress>(memory: &mut [Block], params: &Params, h0: &[u8; 64]) {
     for pass in 0..params.iterations as usize {
         for slice in 0..SYNC_POINTS {
             for lane in 0..lanes {
-                fill_segment::<C>(memory, params, pass, slice, lane, &mut scratch);
+                let segment = Segment {
+                    pass,
+                    slice,
+                    lane,
+                    lanes,
+                    segment_length,
+                    lane_length,
+                };
+                fill_segment::<C>(memory, params, &segment, &mut scratch);
             }
         }
     }
@@ -345,7 +353,7 @@ struct Scratch {
     address: Block,
 }
 
-/// Fills one segment: the blocks of `lane` in `slice` of `pass`.
+/// Fills one segment of the memory.
 ///
 /// Not inlined, on purpose: V8 moves a wasm function from its baseline code (Liftoff) to optimised
 /// code (TurboFan) only between calls, never inside a running call. With the whole fill in one
@@ -355,15 +363,17 @@ struct Scratch {
 fn fill_segment<C: Compress>(
     memory: &mut [Block],
     params: &Params,
-    pass: usize,
-    slice: usize,
-    lane: usize,
+    segment: &Segment,
     scratch: &mut Scratch,
 ) {
-    let lanes = params.lanes as usize;
-    let segment_length = params.segment_length();
-    let lane_length = segment_length * SYNC_POINTS;
-    let iterations = params.iterations as usize;
+    let Segment {
+        pass,
+        slice,
+        lane,
+        segment_length,
+        lane_length,
+        ..
+    } = *segment;
     let Scratch {
         r,
         q,
@@ -380,7 +390,7 @@ fn fill_segment<C: Compress>(
             lane as u64,
             slice as u64,
             memory.len() as u64,
-            iterations as u64,
+            u64::from(params.iterations),
             u64::from(TYPE_ARGON2ID),
         ]);
         if first != 0 {
@@ -388,14 +398,6 @@ fn fill_segment<C: Compress>(
         }
     }
     let segment_start = lane * lane_length + slice * segment_length;
-    let segment = Segment {
-        pass,
-        slice,
-        lane,
-        lanes,
-        segment_length,
-        lane_length,
-    };
     for index in first..segment_length {
         let current = segment_start + index;
         let previous = if slice == 0 && index == 0 {
@@ -437,7 +439,8 @@ fn fill_segment<C: Compress>(
     }
 }
 
-/// A segment's place in the memory, with what its reference indexes need.
+/// A segment (the blocks of `lane` in `slice` of `pass`), with what its reference indexes need.
+#[derive(Clone, Copy)]
 struct Segment {
     pass: usize,
     slice: usize,
