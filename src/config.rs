@@ -134,20 +134,38 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
 }
 
+/// A numeric variable: `default` when unset, else its trimmed value parsed and within `range`;
+/// otherwise an error saying the value is not `what`.
+fn number_var<T: std::str::FromStr + PartialOrd>(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    what: &str,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<T>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| error(name, format!("\"{v}\" is not {what}"))),
+    }
+}
+
 fn seconds_var(
     get: &dyn Fn(&str) -> Option<String>,
     name: &'static str,
     default: i64,
 ) -> Result<i64, ConfigError> {
-    match get(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0 && *n <= 10 * 365 * 24 * 3600)
-            .ok_or_else(|| error(name, format!("\"{v}\" is not a whole number of seconds"))),
-    }
+    number_var(
+        get,
+        name,
+        default,
+        0..=10 * 365 * 24 * 3600,
+        "a whole number of seconds",
+    )
 }
 
 fn action_list(
@@ -253,20 +271,8 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_TEMPORARY_PASSWORD_ALGORITHM.to_string()),
         )
         .map_err(|e| error("TEMPORARY_PASSWORD_HASH_ALGORITHM", e))?;
-        let max_concurrent_password_hashing = match get("MAX_CONCURRENT_PASSWORD_HASHING") {
-            None => 1,
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=64).contains(n))
-                .ok_or_else(|| {
-                    error(
-                        "MAX_CONCURRENT_PASSWORD_HASHING",
-                        format!("\"{v}\" is not 1..64"),
-                    )
-                })?,
-        };
+        let max_concurrent_password_hashing =
+            number_var(get, "MAX_CONCURRENT_PASSWORD_HASHING", 1, 1..=64, "1..64")?;
 
         let user_store = match get("USER_STORE").as_deref().unwrap_or("d1") {
             "d1" => UserStoreConfig::D1,
@@ -328,36 +334,21 @@ impl Config {
             None
         };
 
-        let per_minute = match get("IP_RATE_LIMIT_PER_MINUTE") {
-            None => 0,
-            Some(v) => v.trim().parse::<u32>().map_err(|_| {
-                error(
-                    "IP_RATE_LIMIT_PER_MINUTE",
-                    format!("\"{v}\" is not a whole number"),
-                )
-            })?,
-        };
-        let burst = match get("IP_RATE_LIMIT_BURST") {
-            None => 10,
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=255).contains(n))
-                .ok_or_else(|| error("IP_RATE_LIMIT_BURST", format!("\"{v}\" is not 1..255")))?,
-        };
-
-        let upstream_timeout_ms = match get("UPSTREAM_TIMEOUT_MS") {
-            None => 10_000,
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (100..=120_000).contains(n))
-                .ok_or_else(|| {
-                    error("UPSTREAM_TIMEOUT_MS", format!("\"{v}\" is not 100..120000"))
-                })?,
-        };
+        let per_minute = number_var(
+            get,
+            "IP_RATE_LIMIT_PER_MINUTE",
+            0,
+            0..=u32::MAX,
+            "a whole number",
+        )?;
+        let burst = number_var(get, "IP_RATE_LIMIT_BURST", 10, 1..=255, "1..255")?;
+        let upstream_timeout_ms = number_var(
+            get,
+            "UPSTREAM_TIMEOUT_MS",
+            10_000,
+            100..=120_000,
+            "100..120000",
+        )?;
         // Buckets keep whole-second timestamps, so the refill interval must be whole seconds.
         if per_minute > 60 || (per_minute > 0 && 60 % per_minute != 0) {
             return Err(error(
