@@ -166,7 +166,7 @@ impl UserStore for D1UserStore {
             JsValue::from(STANDARD.encode(password_hash)),
             JsValue::from(STANDARD.encode(password_salt)),
             JsValue::from(password_hash_algorithm_id),
-            JsValue::from((js_sys::Date::now() / 1000.0).floor()),
+            JsValue::from(super::now_millis().div_euclid(1000) as f64),
         ];
         let row = self
             .db

@@ -259,10 +259,6 @@ impl EntryTable<'_> {
     }
 }
 
-fn now() -> Millis {
-    js_sys::Date::now() as Millis
-}
-
 /// Serves one storage request inside an object; schedules the expiry alarm after writes.
 async fn serve(state: &State, sql: &SqlStorage, mut req: Request) -> Result<Response> {
     let body = req.bytes().await?;
@@ -288,7 +284,7 @@ async fn serve(state: &State, sql: &SqlStorage, mut req: Request) -> Result<Resp
 }
 
 async fn run_alarm(state: &State, sql: &SqlStorage) -> Result<Response> {
-    if let Some(next) = (EntryTable { sql }).expire(now())? {
+    if let Some(next) = (EntryTable { sql }).expire(super::now_millis())? {
         state
             .storage()
             .set_alarm(worker::ScheduledTime::new(js_sys::Date::new(

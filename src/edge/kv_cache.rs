@@ -3,6 +3,7 @@
 //! A KV failure never fails an action: it is logged and treated as a miss (reads) or as done
 //! (writes), and the action falls back to main storage, which stays authoritative.
 
+use super::now_millis;
 use crate::ports::{Cache, Millis, StorageError};
 use async_trait::async_trait;
 use worker::kv::KvStore;
@@ -37,18 +38,11 @@ impl KvSessionCache {
     }
 }
 
-fn now() -> Millis {
-    js_sys::Date::now() as Millis
-}
-
 fn report(operation: &str, error: impl std::fmt::Display) {
-    worker::console_error!(
-        "{}",
-        serde_json::json!({
-            "level": "warn",
-            "component": "kv_session_cache",
-            "message": format!("KV {operation} failed, falling back to main storage: {error}"),
-        })
+    super::log_component(
+        "warn",
+        "kv_session_cache",
+        &format!("KV {operation} failed, falling back to main storage: {error}"),
     );
 }
 
@@ -78,7 +72,7 @@ impl Cache for KvSessionCache {
             Err(e) => Err(e),
         };
         match read {
-            Ok(Some(stored)) => unwrap(&stored, now()).ok_or(StorageError::NotFound),
+            Ok(Some(stored)) => unwrap(&stored, now_millis()).ok_or(StorageError::NotFound),
             Ok(None) => Err(StorageError::NotFound),
             Err(e) => {
                 report("get", e);
@@ -88,7 +82,7 @@ impl Cache for KvSessionCache {
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Millis) -> Result<(), StorageError> {
-        let expires_at = now() + ttl;
+        let expires_at = now_millis() + ttl;
         let ttl_seconds = ((ttl as u64).div_ceil(1000)).max(KV_MIN_TTL_SECONDS);
         let result = match self
             .injected()

@@ -42,11 +42,24 @@ use worker::{event, Context, Env, Headers, Method, Request, Response, Result};
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The Worker's wall clock in milliseconds.
+pub(super) fn now_millis() -> Millis {
+    js_sys::Date::now() as Millis
+}
+
+/// One structured warning or error line for the Workers log, tagged with its component.
+pub(super) fn log_component(level: &str, component: &str, message: &str) {
+    worker::console_error!(
+        "{}",
+        serde_json::json!({"level": level, "component": component, "message": message})
+    );
+}
+
 struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Millis {
-        js_sys::Date::now() as Millis
+        now_millis()
     }
 }
 
@@ -260,31 +273,21 @@ fn text(status: u16, message: &str) -> Result<Response> {
 
 /// Constant-time check of `Authorization: Bearer <secret>` against the secret's hash.
 fn is_authorized(req: &Request, secret_hash: &[u8]) -> bool {
-    let presented = req
-        .headers()
-        .get("Authorization")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let presented = header(req, "Authorization").unwrap_or_default();
     let token = presented.strip_prefix("Bearer ").unwrap_or("");
     // Compare digests: equal lengths, so not even the secret's length leaks through timing.
     verify_secret(token, secret_hash)
 }
 
 fn is_json_content_type(req: &Request) -> bool {
-    let value = req
-        .headers()
-        .get("Content-Type")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let value = header(req, "Content-Type").unwrap_or_default();
     let media_type = value.split(';').next().unwrap_or("").trim();
     media_type.eq_ignore_ascii_case("application/json")
 }
 
 /// Reads the body, refusing (without buffering it all) anything over `MAX_BODY_BYTES`.
 async fn read_body(req: &mut Request) -> Result<Option<Vec<u8>>> {
-    if let Ok(Some(length)) = req.headers().get("Content-Length") {
+    if let Some(length) = header(req, "Content-Length") {
         return match length.trim().parse::<usize>() {
             // The runtime holds the body to its declared length: one read, no stream loop.
             Ok(n) if n <= MAX_BODY_BYTES => req.bytes().await.map(Some),
@@ -336,15 +339,18 @@ async fn ip_gate(
         max: limit.burst as u8,
         interval: 60_000 / Millis::from(limit.per_minute),
     };
-    let now = js_sys::Date::now() as Millis;
-    match rate_limit::consume_from(deployment.rate_limit_storage.as_ref(), &spec, ip, now).await {
+    match rate_limit::consume_from(
+        deployment.rate_limit_storage.as_ref(),
+        &spec,
+        ip,
+        now_millis(),
+    )
+    .await
+    {
         Ok(Decision::Allowed) => Ok(()),
         Ok(Decision::Denied) | Err(RateLimitError::Conflict) => Err(GateRefusal::IpLimited),
         Err(RateLimitError::Failed(message)) => {
-            worker::console_error!(
-                "{}",
-                serde_json::json!({"level": "warn", "component": "ip_rate_limit", "message": message})
-            );
+            log_component("warn", "ip_rate_limit", &message);
             Ok(())
         }
     }
@@ -397,10 +403,7 @@ async fn action_invocation_endpoint(
             Ok(true) => {}
             Ok(false) => return text(403, "captcha verification failed"),
             Err(message) => {
-                worker::console_error!(
-                    "{}",
-                    serde_json::json!({"level": "error", "component": "turnstile", "message": message})
-                );
+                log_component("error", "turnstile", &message);
                 return text(503, "captcha verification unavailable");
             }
         }
