@@ -293,6 +293,53 @@ impl Server {
         }
     }
 
+    /// The end of a password update or reset: stores `new_password` for `user_id` over the hash
+    /// that `password_hash_counter` was read with (the user gone or the counter moved on →
+    /// `internal_conflict`), deletes the entity at `entity_key` (errors only logged) and sends
+    /// `user` the password-updated notification (a failure only logged).
+    pub(crate) async fn store_new_password(
+        &self,
+        invocation: &Invocation,
+        user: &User,
+        user_id: &str,
+        new_password: &NewPasswordHash,
+        password_hash_counter: i32,
+        entity_key: &str,
+    ) -> Result<(), Failure> {
+        match self
+            .ports
+            .user_store
+            .update_user_password_hash(
+                user_id,
+                &new_password.hash,
+                &new_password.algorithm_id,
+                &new_password.salt,
+                password_hash_counter,
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(UserStoreError::UserNotFound) => return Err(Failure::Code("internal_conflict")),
+            Err(e) => return Err(user_store_failure("failed to update user password hash", e)),
+        }
+        let updated_at = self.now();
+        self.delete_entity_logging_errors(invocation, entity_key)
+            .await;
+        if let Err(e) = self
+            .ports
+            .email_sender
+            .send_user_password_updated_notification(
+                &user.email_address,
+                &user.display_name,
+                updated_at,
+            )
+            .await
+        {
+            self.log_failed_notification(invocation, "password updated notification", e);
+        }
+        Ok(())
+    }
+
     /// CONSUME with the action mapping of spec §2.7.
     pub(crate) async fn consume_token(&self, bucket: Bucket, subject: &str) -> Result<(), Failure> {
         let storage = self.ports.rate_limit_storage.as_ref();

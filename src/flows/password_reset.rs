@@ -284,41 +284,15 @@ impl Server {
         if !reset.new_password_set {
             return Err(Failure::Code("new_password_not_set"));
         }
-        match self
-            .ports
-            .user_store
-            .update_user_password_hash(
-                &reset.user_id,
-                &reset.new_password.hash,
-                &reset.new_password.algorithm_id,
-                &reset.new_password.salt,
-                reset.user_password_hash_counter,
-            )
-            .await
-        {
-            Ok(()) => {}
-            Err(UserStoreError::UserNotFound) => return Err(Failure::Code("internal_conflict")),
-            Err(e) => {
-                return Err(Failure::Internal(format!(
-                    "failed to update user password hash: {e}"
-                )))
-            }
-        }
-        let reset_at = self.now();
-        self.delete_entity_logging_errors(invocation, &UserPasswordReset::key_for(&reset.id))
-            .await;
-        if let Err(e) = self
-            .ports
-            .email_sender
-            .send_user_password_updated_notification(
-                &user.email_address,
-                &user.display_name,
-                reset_at,
-            )
-            .await
-        {
-            self.log_failed_notification(invocation, "password updated notification", e);
-        }
+        self.store_new_password(
+            invocation,
+            &user,
+            &reset.user_id,
+            &reset.new_password,
+            reset.user_password_hash_counter,
+            &UserPasswordReset::key_for(&reset.id),
+        )
+        .await?;
         let (session, session_token) = self
             .create_session(&user.id, user.disabled_counter, user.sessions_counter)
             .await

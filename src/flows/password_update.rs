@@ -7,7 +7,7 @@ use super::{
 };
 use crate::crypto;
 use crate::encoding::{DecodeError, SequenceReader, SequenceWriter};
-use crate::ports::{Millis, User, UserStoreError};
+use crate::ports::{Millis, User};
 use crate::rate_limit::Bucket;
 use crate::server::Server;
 use serde_json::{json, Value};
@@ -248,41 +248,15 @@ impl Server {
         if !update.new_password_set {
             return Err(Failure::Code("new_password_not_set"));
         }
-        match self
-            .ports
-            .user_store
-            .update_user_password_hash(
-                &update.user_id,
-                &update.new_password.hash,
-                &update.new_password.algorithm_id,
-                &update.new_password.salt,
-                user.password_hash_counter,
-            )
-            .await
-        {
-            Ok(()) => {}
-            Err(UserStoreError::UserNotFound) => return Err(Failure::Code("internal_conflict")),
-            Err(e) => {
-                return Err(Failure::Internal(format!(
-                    "failed to update user password hash: {e}"
-                )))
-            }
-        }
-        let updated_at = self.now();
-        self.delete_entity_logging_errors(invocation, &UserPasswordUpdate::key_for(&update.id))
-            .await;
-        if let Err(e) = self
-            .ports
-            .email_sender
-            .send_user_password_updated_notification(
-                &user.email_address,
-                &user.display_name,
-                updated_at,
-            )
-            .await
-        {
-            self.log_failed_notification(invocation, "password updated notification", e);
-        }
+        self.store_new_password(
+            invocation,
+            &user,
+            &update.user_id,
+            &update.new_password,
+            user.password_hash_counter,
+            &UserPasswordUpdate::key_for(&update.id),
+        )
+        .await?;
         Ok(Values::new())
     }
 }
