@@ -1,7 +1,7 @@
 //! Sessions (spec §2.3, §2.4, §3.3, §6.2, §6.3): creation, the two validation variants, activity
 //! updates and the cache. This is the only module that touches the session cache.
 
-use super::{seconds, timestamp, ActionResult, Failure, TokenError, Values};
+use super::{seconds, timestamp, ActionResult, Failure, Invocation, TokenError, Values};
 use crate::crypto;
 use crate::encoding::{DecodeError, SequenceReader, SequenceWriter};
 use crate::ports::{Millis, StorageError, User, UserStoreError};
@@ -117,6 +117,34 @@ impl Server {
         values.insert("session".into(), self.session_model(session));
         values.insert("session_token".into(), session_token.into());
         values
+    }
+
+    /// Signs `user` in at the end of a signup, signin or password reset: CREATE_SESSION, then the
+    /// signed-in notification (a failure only logged), and the session values to return. A
+    /// CREATE_SESSION error is mapped by `on_error`, each action having its own.
+    pub(crate) async fn sign_in(
+        &self,
+        invocation: &Invocation,
+        user: &User,
+        on_error: impl FnOnce(StorageError) -> Failure,
+    ) -> ActionResult {
+        let (session, session_token) = self
+            .create_session(&user.id, user.disabled_counter, user.sessions_counter)
+            .await
+            .map_err(on_error)?;
+        if let Err(e) = self
+            .ports
+            .email_sender
+            .send_user_signed_in_notification(
+                &user.email_address,
+                &user.display_name,
+                session.created_at * 1000,
+            )
+            .await
+        {
+            self.log_failed_notification(invocation, "signed-in notification", e);
+        }
+        Ok(self.session_values(&session, session_token))
     }
 
     /// CREATE_SESSION (spec §2.4): stores the session, then caches it.

@@ -179,22 +179,9 @@ impl Server {
             Err(StorageError::NotFound) => return Err(Failure::Code(INVALID)),
             Err(e) => return Err(Failure::Internal(format!("failed to delete signin: {e}"))),
         }
-        let (session, session_token) = self
-            .create_session(&user.id, user.disabled_counter, user.sessions_counter)
-            .await
-            .map_err(|e| Failure::Internal(format!("failed to create session: {e}")))?;
-        if let Err(e) = self
-            .ports
-            .email_sender
-            .send_user_signed_in_notification(
-                &user.email_address,
-                &user.display_name,
-                session.created_at * 1000,
-            )
-            .await
-        {
-            self.log_failed_notification(invocation, "signed-in notification", e);
-        }
-        Ok(self.session_values(&session, session_token))
+        self.sign_in(invocation, &user, |e| {
+            Failure::Internal(format!("failed to create session: {e}"))
+        })
+        .await
     }
 }

@@ -265,27 +265,12 @@ impl Server {
         };
         self.delete_entity_logging_errors(invocation, &key).await;
 
-        let (session, session_token) = self
-            .create_session(&user.id, user.disabled_counter, user.sessions_counter)
-            .await
-            .map_err(|e| {
-                Failure::LoggedCode(
-                    "session_not_created",
-                    format!("failed to create session: {e}"),
-                )
-            })?;
-        if let Err(e) = self
-            .ports
-            .email_sender
-            .send_user_signed_in_notification(
-                &user.email_address,
-                &user.display_name,
-                session.created_at * 1000,
+        self.sign_in(invocation, &user, |e| {
+            Failure::LoggedCode(
+                "session_not_created",
+                format!("failed to create session: {e}"),
             )
-            .await
-        {
-            self.log_failed_notification(invocation, "signed-in notification", e);
-        }
-        Ok(self.session_values(&session, session_token))
+        })
+        .await
     }
 }
