@@ -18,9 +18,6 @@ export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 out="$root/target/bench"
 mkdir -p "$out"
 
-export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
-export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
-export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
 # worker-build sets this for the wasm-bindgen proc-macro; setting it for our own cargo builds too
 # lets them share compiled artifacts with worker-build's.
 export WASM_BINDGEN_USE_JS_SYS=1
@@ -69,14 +66,14 @@ build_node() {
   if [ -d "$dir/snippets" ]; then echo '{"type":"module"}' >"$dir/snippets/package.json"; fi
 }
 
-# A Worker bundle exactly as scripts/build.sh makes it (worker-build --release), into $out/$2.
+# A Worker bundle made by scripts/build.sh (worker-build --release), into $out/$2.
 build_worker() {
   local v="$1" name="$2" features="$3" dir="$out/$2"
   if up_to_date "$dir/index_bg.wasm"; then return; fi
   log "building the $name Worker bundle"
   rm -rf "$dir"
-  env $(variant_env "$v") worker-build --release --out-dir "$dir" \
-    ${features:+--features "$features"} >"$out/$name.build.log" 2>&1 ||
+  env $(variant_env "$v") FAROE_SKIP_BUILD= FAROE_OUT_DIR="$dir" FAROE_FEATURES="$features" \
+    bash scripts/build.sh >"$out/$name.build.log" 2>&1 ||
     { cat "$out/$name.build.log" >&2; exit 1; }
 }
 

@@ -16,12 +16,9 @@ echo "== Worker bundles (worker-build --release; build-test adds the test-only f
 bash scripts/build.sh
 FAROE_FEATURES=test-faults FAROE_OUT_DIR=build-test bash scripts/build.sh
 echo "== end-to-end in workerd (wrangler dev, @faroe/client)"
-FAROE_SKIP_BUILD=1 node --test --test-concurrency=1 tests/e2e/*.test.mjs
+npm run --silent test:e2e
 if [ -f js/package.json ]; then
+  # The browser test installs Debian's chromium itself when it is missing.
   echo "== js/ client and example app (Node test runner, Chromium)"
-  if [ ! -x /usr/bin/chromium ]; then
-    echo "test: installing Debian's chromium for the browser tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
   npm run --silent test:js
 fi
