@@ -1,12 +1,55 @@
 // Running `wrangler dev` from Node scripts: the end-to-end harness (tests/e2e), the browser test
 // (js/test) and the benchmarks (scripts/bench) all start, wait for and stop it the same way.
 import { spawn } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const wrangler = join(root, "node_modules", ".bin", "wrangler");
+
+/**
+ * Writes to `path` the repository's wrangler.toml for a prebuilt bundle: `main` set to the absolute
+ * `main` given, no `[build]` step, `migrations_dir` absolute (wrangler resolves paths relative to
+ * the config file), and `vars` set over the file's own `[vars]`. Returns `path`.
+ */
+export async function writeBundleConfig({ main, path, vars = {} }) {
+  const lines = (await readFile(join(root, "wrangler.toml"), "utf8")).split("\n");
+  const out = [];
+  let table = "";
+  let sawVars = false;
+  const flushVars = () => {
+    for (const [k, v] of Object.entries(vars)) out.push(`${k} = ${JSON.stringify(v)}`);
+  };
+  for (const line of lines) {
+    const header = /^\s*\[\[?([^\]]+)\]\]?\s*$/.exec(line);
+    if (header) {
+      if (table === "vars") flushVars();
+      table = header[1].trim();
+      if (table === "vars") sawVars = true;
+    }
+    if (table === "build") continue;
+    const key = /^\s*([A-Za-z0-9_]+)\s*=/.exec(line)?.[1];
+    if (table === "" && key === "main") {
+      out.push(`main = ${JSON.stringify(main)}`);
+      continue;
+    }
+    if (key === "migrations_dir") {
+      out.push(`migrations_dir = ${JSON.stringify(join(root, "migrations"))}`);
+      continue;
+    }
+    if (table === "vars" && key && key in vars) continue;
+    out.push(line);
+  }
+  if (table === "vars") flushVars();
+  if (!sawVars && Object.keys(vars).length > 0) {
+    out.push("[vars]");
+    flushVars();
+  }
+  await writeFile(path, out.join("\n"));
+  return path;
+}
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export async function freePort() {

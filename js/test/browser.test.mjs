@@ -7,13 +7,13 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import {
   root, SECRET, FAST_ALGORITHMS, freePort, tempDir, startEmailCapture, startPwnedMock,
 } from "../../tests/e2e/harness.mjs";
-import { wrangler, wranglerEnv, startWranglerDev } from "../../scripts/wrangler-dev.mjs";
+import { wrangler, wranglerEnv, startWranglerDev, writeBundleConfig } from "../../scripts/wrangler-dev.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -54,42 +54,8 @@ function ensureChromium() {
  * Argon2id, no session cache so "sign out everywhere" applies at once). Written to a temporary
  * directory so the repository's .dev.vars is not read.
  */
-async function faroeConfig(dir, vars) {
-  const lines = (await readFile(join(root, "wrangler.toml"), "utf8")).split("\n");
-  const out = [];
-  let table = "";
-  let sawVars = false;
-  const flushVars = () => {
-    for (const [k, v] of Object.entries(vars)) out.push(`${k} = ${JSON.stringify(v)}`);
-  };
-  for (const line of lines) {
-    const header = /^\s*\[\[?([^\]]+)\]\]?\s*$/.exec(line);
-    if (header) {
-      if (table === "vars") flushVars();
-      table = header[1].trim();
-      if (table === "vars") sawVars = true;
-    }
-    if (table === "build") continue;
-    const key = /^\s*([A-Za-z0-9_]+)\s*=/.exec(line)?.[1];
-    if (table === "" && key === "main") {
-      out.push(`main = ${JSON.stringify(join(root, "build", "index.js"))}`);
-      continue;
-    }
-    if (key === "migrations_dir") {
-      out.push(`migrations_dir = ${JSON.stringify(join(root, "migrations"))}`);
-      continue;
-    }
-    if (table === "vars" && key && key in vars) continue;
-    out.push(line);
-  }
-  if (table === "vars") flushVars();
-  if (!sawVars) {
-    out.push("[vars]");
-    flushVars();
-  }
-  const path = join(dir, "faroe-worker.wrangler.toml");
-  await writeFile(path, out.join("\n"));
-  return path;
+function faroeConfig(dir, vars) {
+  return writeBundleConfig({ main: join(root, "build", "index.js"), path: join(dir, "faroe-worker.wrangler.toml"), vars });
 }
 
 /** One `wrangler dev`: the example app (primary, served) + faroe-worker behind its binding. */

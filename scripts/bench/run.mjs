@@ -4,14 +4,14 @@
 // Prints one table. It reports targets as met or missed and never fails because of a figure.
 import { spawn, execFile as execFileCb } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtemp, readFile, writeFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, writeFile, rm } from "node:fs/promises";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import autocannon from "autocannon";
-import { root, wrangler, freePort, wranglerEnv, startWranglerDev } from "../wrangler-dev.mjs";
+import { root, wrangler, freePort, wranglerEnv, startWranglerDev, writeBundleConfig } from "../wrangler-dev.mjs";
 
 const execFile = promisify(execFileCb);
 const out = process.env.BENCH_OUT ?? join(root, "target", "bench");
@@ -131,15 +131,8 @@ const probe :Workerd.Worker = (
 // ---------------------------------------------------------------- workerd
 
 /** The repo's wrangler.toml pointed at a bundle under target/bench, with no build step. */
-async function writeConfig(dir) {
-  const text = await readFile(join(root, "wrangler.toml"), "utf8");
-  const config = text
-    .replace(/^main = .*$/m, `main = ${JSON.stringify(join(dir, "index.js"))}`)
-    .replace(/^\[build\]\n(?:command|cwd|watch_dir) = .*\n(?:(?:command|cwd|watch_dir) = .*\n)*/m, "")
-    .replace(/^migrations_dir = .*$/m, `migrations_dir = ${JSON.stringify(join(root, "migrations"))}`);
-  const path = join(dir, "wrangler.bench.toml");
-  await writeFile(path, config);
-  return path;
+function writeConfig(dir) {
+  return writeBundleConfig({ main: join(dir, "index.js"), path: join(dir, "wrangler.bench.toml") });
 }
 
 /** Email webhook sink: answers 200 at once, keeps only the codes of setup addresses. */
@@ -303,7 +296,6 @@ async function workerdHashingMemory(url, sink, concurrent = 4) {
  * figure of what the Worker itself costs.
  */
 async function workerdCpuMs(pgid) {
-  const { readdir } = await import("node:fs/promises");
   let ticks = 0;
   for (const entry of await readdir("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

@@ -4,12 +4,12 @@
 import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Client } from "@faroe/client";
-import { root, wrangler, freePort, wranglerEnv, startWranglerDev } from "../../scripts/wrangler-dev.mjs";
+import { root, wrangler, freePort, wranglerEnv, startWranglerDev, writeBundleConfig } from "../../scripts/wrangler-dev.mjs";
 
 export { root, freePort };
 const run = promisify(execFile);
@@ -29,14 +29,11 @@ export async function tempDir(prefix = "faroe-e2e-") {
  * A wrangler config for a prebuilt bundle variant (e.g. `build-test`, compiled with the
  * `test-faults` feature): the project's wrangler.toml with `main` pointed at it and no build step.
  */
-async function configFor(bundle) {
-  const base = await readFile(join(root, "wrangler.toml"), "utf8");
-  const withoutBuild = base.replace(/\n\[build\]\ncommand = [^\n]*\n/, "\n");
-  const text = withoutBuild.replace(/^main = "build\/index.js"$/m, `main = "${bundle}/index.js"`);
-  if (text === base || !text.includes(`${bundle}/index.js`)) throw new Error("could not derive the wrangler config");
-  const path = join(root, `wrangler.${bundle}.generated.toml`);
-  await writeFile(path, text);
-  return path;
+function configFor(bundle) {
+  return writeBundleConfig({
+    main: join(root, bundle, "index.js"),
+    path: join(root, `wrangler.${bundle}.generated.toml`),
+  });
 }
 
 /** Starts `wrangler dev` on the prebuilt bundle; resolves once it answers. */
@@ -74,6 +71,14 @@ export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
       if (ownsState) await rm(persistTo, { recursive: true, force: true });
     },
   };
+}
+
+/** The result rows of one SQL statement run on a started worker's local D1 database. */
+export async function d1Query(worker, sql) {
+  const { stdout } = await run(wrangler, [
+    "d1", "execute", "DB", "--local", "--persist-to", worker.persistTo, "--json", "--command", sql,
+  ], { cwd: root, env: wranglerEnv() });
+  return JSON.parse(stdout)[0].results;
 }
 
 /** POSTs a raw body; returns { status, text, json }. */

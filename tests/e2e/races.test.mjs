@@ -1,12 +1,8 @@
 // Concurrency in workerd with real Durable Objects and D1: every race resolves to one winner.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { join } from "node:path";
-import { startWorker, startEmailCapture, invoke, SECRET, FAST_ALGORITHMS, root } from "./harness.mjs";
+import { startWorker, startEmailCapture, invoke, SECRET, FAST_ALGORITHMS, d1Query } from "./harness.mjs";
 
-const run = promisify(execFile);
 let worker, email;
 before(async () => {
   email = await startEmailCapture();
@@ -22,11 +18,8 @@ const codes = (results) => results.map((r) => (r.ok ? "ok" : r.error_code));
 const count = (list, value) => list.filter((x) => x === value).length;
 
 async function d1UsersWithEmail(address) {
-  const { stdout } = await run(join(root, "node_modules", ".bin", "wrangler"), [
-    "d1", "execute", "DB", "--local", "--persist-to", worker.persistTo, "--json",
-    "--command", `SELECT COUNT(*) AS n FROM users WHERE email_address = '${address}'`,
-  ], { cwd: root, env: { ...process.env, PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH}` } });
-  return JSON.parse(stdout)[0].results[0].n;
+  const rows = await d1Query(worker, `SELECT COUNT(*) AS n FROM users WHERE email_address = '${address}'`);
+  return rows[0].n;
 }
 
 async function signupUntilPassword(address, password = "race-password-1") {

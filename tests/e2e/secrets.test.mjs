@@ -3,14 +3,10 @@
 // code, temporary password, password or password hash appears where it must not.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { join } from "node:path";
 import { Client } from "@faroe/client";
-import { startWorker, startEmailCapture, startPwnedMock, SECRET, FAST_ALGORITHMS, jsonLogLines, root, sleep } from "./harness.mjs";
+import { startWorker, startEmailCapture, startPwnedMock, SECRET, FAST_ALGORITHMS, jsonLogLines, sleep, d1Query } from "./harness.mjs";
 import { journey, JOURNEY_PASSWORDS } from "./journey.mjs";
 
-const run = promisify(execFile);
 
 test("no secret appears in logs or in any response but its own", async () => {
   const email = await startEmailCapture();
@@ -81,11 +77,7 @@ test("no secret appears in logs or in any response but its own", async () => {
       assert.ok(!everyResponse.includes(password), `password ${password} in a response`);
     }
     // Password hashes and salts as stored in D1.
-    const { stdout } = await run(join(root, "node_modules", ".bin", "wrangler"), [
-      "d1", "execute", "DB", "--local", "--persist-to", worker.persistTo, "--json",
-      "--command", "SELECT password_hash, password_salt FROM users",
-    ], { cwd: root, env: { ...process.env, PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH}` } });
-    const rows = JSON.parse(stdout)[0].results;
+    const rows = await d1Query(worker, "SELECT password_hash, password_salt FROM users");
     assert.equal(rows.length, 1);
     for (const row of rows) {
       for (const value of [row.password_hash, row.password_salt]) {
