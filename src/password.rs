@@ -15,10 +15,7 @@ pub fn is_valid_password_length(password: &str) -> bool {
 
 /// Lowercase hex SHA-1 of the password, as the Pwned Passwords range API expects.
 pub fn pwned_sha1_hex(password: &str) -> String {
-    Sha1::digest(password.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::encoding::hex(&Sha1::digest(password.as_bytes()))
 }
 
 /// Whether a range-API response body lists the password's SHA-1 (`sha1_hex` is the full 40-char hex).

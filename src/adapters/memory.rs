@@ -3,6 +3,7 @@
 //! embedded default. Single-threaded (`Rc`/`RefCell`), usable from many tasks on one thread.
 
 use crate::crypto;
+use crate::encoding::hex;
 use crate::ports::{
     ActionErrorLogger, Cache, Clock, EmailAddressChecker, EmailSender, MainStorage, Millis,
     PasswordHashAlgorithm, PasswordStrengthChecker, RateLimitEntry, RateLimitStorage, StorageError,
@@ -423,10 +424,6 @@ pub type UserStoreHook = Box<dyn FnMut(&'static str)>;
 pub struct UserStoreCall {
     pub method: &'static str,
     pub args: Vec<String>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// User store in memory with exact spec §10.1 semantics (email uniqueness, counter CAS).

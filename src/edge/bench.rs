@@ -100,7 +100,7 @@ pub fn bench_hash_hex(
     let hash = Argon2id::from_id(algorithm)
         .and_then(|a| a.hash_sync(password.as_bytes(), salt.as_bytes()))
         .map_err(|e| JsError::new(&e))?;
-    Ok(hash.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::encoding::hex(&hash))
 }
 
 /// Sizes the kept block buffer for the largest of the comma-separated algorithm ids, as the

@@ -432,10 +432,7 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::Session;
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
+    use crate::encoding::hex;
 
     /// Spec §14.11 / Appendix A: with Go's secret-hash bytes, the record encodings are Go's.
     #[test]
