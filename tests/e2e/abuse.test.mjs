@@ -5,8 +5,11 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { startWorker, startEmailCapture, invoke, post, root, SECRET, FAST_ALGORITHMS } from "./harness.mjs";
+import {
+  startWorker, startEmailCapture, invoke, post, root, rateLimitWindowWithRoom, SECRET, FAST_ALGORITHMS,
+} from "./harness.mjs";
 
 /** Sign-ins the IP_RATE_LIMITER binding (wrangler.toml) lets through per minute before the bucket. */
 const ALLOWANCE = Number(/^simple = \{ limit = (\d+), period = 60 \}$/m.exec(readFileSync(join(root, "wrangler.toml"), "utf8"))[1]);
@@ -61,6 +64,7 @@ async function servedUntilRefused(headers, max = 20) {
 
 test("per-IP limit: the binding's allowance, then the bucket's burst; then 429 for the entry points only", async () => {
   const ip = { "CF-Connecting-IP": "203.0.113.9" };
+  await rateLimitWindowWithRoom();
   assert.equal(await servedUntilRefused(ip), ALLOWANCE + BURST);
   // The same address is limited for password resets too (one bucket per IP).
   assert.equal((await invoke(worker.url, "create_user_password_reset", { user_email_address: "nobody@example.com" }, { headers: ip })).status, 429);
@@ -69,9 +73,32 @@ test("per-IP limit: the binding's allowance, then the bucket's burst; then 429 f
   assert.equal(s.json.error_code, "invalid_session_token");
 });
 
+/** The files of the rate-limit Durable Objects in the worker's local state (one SQLite file per object). */
+async function rateLimitObjectFiles() {
+  const files = await readdir(worker.persistTo, { recursive: true });
+  return files.filter((f) => f.includes("RateLimitStore")).sort();
+}
+
+test("an address within the binding's allowance touches no Durable Object; past it, its bucket is written", async () => {
+  const fresh = { "CF-Connecting-IP": "203.0.113.123" };
+  await rateLimitWindowWithRoom();
+  const before = await rateLimitObjectFiles();
+  for (let i = 0; i < ALLOWANCE; i++) {
+    const r = await invoke(worker.url, "create_signin", { user_email_address: "nobody@example.com" }, { headers: fresh });
+    assert.equal(r.json?.error_code, "user_not_found", r.text);
+  }
+  assert.deepEqual(await rateLimitObjectFiles(), before, `${ALLOWANCE} gated requests created no rate-limit object`);
+  const over = await invoke(worker.url, "create_signin", { user_email_address: "nobody@example.com" }, { headers: fresh });
+  assert.equal(over.json?.error_code, "user_not_found", "the bucket's burst serves it");
+  const after = await rateLimitObjectFiles();
+  assert.ok(after.length > before.length, "the request over the allowance wrote its bucket (the check above can see one)");
+  console.log(`rate-limit objects: ${before.length} before, ${before.length} after ${ALLOWANCE} requests within the allowance, ${after.length} after one more`);
+});
+
 test("an authenticated caller's X-Faroe-Client-Address is the address; IPv6 is keyed by /64", async () => {
   // The caller's own CF-Connecting-IP is the same for every user; the header names the user.
   const via = (address) => ({ "CF-Connecting-IP": "192.0.2.200", "X-Faroe-Client-Address": address });
+  await rateLimitWindowWithRoom(30_000);
   assert.equal(await servedUntilRefused(via("2001:db8:5:6::1")), ALLOWANCE + BURST);
   assert.equal(await servedUntilRefused(via("2001:db8:5:6:ab:cd:ef:1")), 0, "same /64");
   assert.equal(await servedUntilRefused(via("2001:db8:5:7::1")), ALLOWANCE + BURST, "next /64");
@@ -110,6 +137,7 @@ test("every answer carries Cache-Control: no-store, errors included", async () =
   const body = JSON.stringify({ action: "get_session", arguments: { session_token: "a.b" } });
   const signup = JSON.stringify({ action: "create_signup", arguments: { email_address: "nostore@example.com" } });
   const limited = { "CF-Connecting-IP": "203.0.113.99" };
+  await rateLimitWindowWithRoom();
   await servedUntilRefused(limited);
   const answers = {
     200: await post(worker.url, body),
@@ -135,6 +163,7 @@ test("without a bearer secret, X-Faroe-Client-Address is ignored: CF-Connecting-
   });
   try {
     let served = 0;
+    await rateLimitWindowWithRoom();
     for (let i = 0; i < ALLOWANCE + BURST + 2; i++) {
       // A new spoofed address every time, from one real address.
       const headers = { "CF-Connecting-IP": "203.0.113.50", "X-Faroe-Client-Address": `198.18.0.${i + 1}` };

@@ -4,7 +4,7 @@
 // per-IP gate keys by it (IPv6 by /64), and its mailbox bucket caps code emails per mailbox.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startExampleApp, startEmailCapture, FAST_ALGORITHMS } from "./harness.mjs";
+import { startExampleApp, startEmailCapture, rateLimitWindowWithRoom, FAST_ALGORITHMS } from "./harness.mjs";
 
 /** Tier 1 (the IP_RATE_LIMITER binding) lets this many through per minute, storage-free … */
 const ALLOWANCE = 3;
@@ -28,11 +28,12 @@ after(async () => {
   await email?.close();
 });
 
-/** A browser of the app at `address` (what Cloudflare puts in the app's CF-Connecting-IP). */
-function browserAt(address) {
+/** A browser of the app at `address` (what Cloudflare puts in the app's CF-Connecting-IP),
+ * sending `extraHeaders` with every request. */
+function browserAt(address, extraHeaders = {}) {
   const cookies = new Map();
   const send = async (path, init = {}) => {
-    const headers = { "CF-Connecting-IP": address, ...init.headers };
+    const headers = { ...extraHeaders, "CF-Connecting-IP": address, ...init.headers };
     if (cookies.size) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");
     const r = await fetch(new URL(path, app.url), { ...init, headers, redirect: "manual" });
     for (const c of r.headers.getSetCookie()) {
@@ -74,6 +75,7 @@ async function signinsUntilRefused(address, max = 12) {
 }
 
 test("per-IP limit through the service binding: one address is refused, another is not", async () => {
+  await rateLimitWindowWithRoom(30_000);
   const statuses = await signinsUntilRefused("203.0.113.7");
   console.log(`per-IP gate via the app: 203.0.113.7 got ${statuses.length - 1} sign-in attempts, then 429`);
   assert.equal(statuses.at(-1), 429);
@@ -81,9 +83,13 @@ test("per-IP limit through the service binding: one address is refused, another 
   // Still refused on the next attempt; another address is unaffected.
   assert.equal((await browserAt("203.0.113.7").submit("/signin", { email: "a@example.com", password: "x" })).status, 429);
   assert.equal((await browserAt("198.51.100.8").submit("/signin", { email: "a@example.com", password: "x" })).status, 400);
+  // A user cannot pick an address: the app forwards only its CF-Connecting-IP.
+  const spoofing = browserAt("203.0.113.7", { "X-Faroe-Client-Address": "198.51.100.99" });
+  assert.equal((await spoofing.submit("/signin", { email: "a@example.com", password: "x" })).status, 429);
 });
 
 test("IPv6 addresses in one /64 share a bucket; the next /64 has its own", async () => {
+  await rateLimitWindowWithRoom(30_000);
   const statuses = await signinsUntilRefused("2001:db8:aa:1::1");
   assert.equal(statuses.length - 1, ALLOWANCE + BURST);
   const sameNetwork = await browserAt("2001:db8:aa:1:ffff:ffff:ffff:fffe").submit("/signin", { email: "a@example.com", password: "x" });

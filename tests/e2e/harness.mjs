@@ -311,3 +311,13 @@ export async function startExampleApp({ faroeVars = {}, appVars = {}, editFaroeC
     },
   };
 }
+
+/**
+ * Waits, if needed, until the current minute has at least `room` ms left. `wrangler dev`
+ * simulates the `[[ratelimits]]` binding with wall-clock-aligned windows (60 s here); a test that
+ * counts what one address gets must not straddle a window's end.
+ */
+export async function rateLimitWindowWithRoom(room = 20_000) {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < room) await sleep(left + 50);
+}
