@@ -358,6 +358,25 @@ fn client_address(
     Ok(header(req, "CF-Connecting-IP").and_then(|value| ClientAddress::parse(&value)))
 }
 
+thread_local! {
+    static WARNED_WITHOUT_CLIENT_ADDRESS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A gated request without an address is served unlimited; say so once per isolate, since it
+/// usually means the caller does not forward the user's address.
+fn warn_once_without_client_address() {
+    if !WARNED_WITHOUT_CLIENT_ADDRESS.with(|warned| warned.replace(true)) {
+        log_component(
+            "warn",
+            "ip_rate_limit",
+            &format!(
+                "per-IP limit skipped: no client address (callers with the bearer secret send \
+                 {CLIENT_ADDRESS_HEADER}; a Worker's subrequest is never keyed by its own address)"
+            ),
+        );
+    }
+}
+
 /// The optional per-IP limit for the unauthenticated entry points, in two tiers. First the
 /// IP_RATE_LIMITER binding (Workers Rate Limiting, no storage): an address within its allowance
 /// passes without touching a Durable Object. Only past it does the exact token bucket in the
@@ -369,10 +388,13 @@ async fn ip_gate(
     action: &'static str,
 ) -> std::result::Result<(), GateRefusal> {
     let limit = deployment.config.ip_rate_limit;
-    let Some(client) = client else { return Ok(()) };
     if limit.per_minute == 0 || !UNAUTHENTICATED_ENTRY_POINTS.contains(&action) {
         return Ok(());
     }
+    let Some(client) = client else {
+        warn_once_without_client_address();
+        return Ok(());
+    };
     let subject = client.bucket_subject();
     if let Some(allowance) = &deployment.ip_allowance {
         match allowance.limit(subject.clone()).await {
