@@ -245,16 +245,38 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
         kv,
     };
     let server = Server::new(ports, config.session, passwords)?;
+    let ip_allowance = ip_allowance(env, &config);
     Ok(Deployment {
         server,
         endpoint_secret_hash: config.endpoint_secret.as_deref().map(hash_secret),
         config,
         rate_limit_storage,
-        ip_allowance: env.rate_limiter(IP_ALLOWANCE_BINDING).ok(),
+        ip_allowance,
         turnstile,
         #[cfg(feature = "test-faults")]
         faults,
     })
+}
+
+/// The per-IP gate's first tier; without it every gated request goes to the bucket, which works
+/// but writes for every new address, so a configured gate says so.
+fn ip_allowance(env: &Env, config: &Config) -> Option<RateLimiter> {
+    match env.rate_limiter(IP_ALLOWANCE_BINDING) {
+        Ok(limiter) => Some(limiter),
+        Err(e) => {
+            if config.ip_rate_limit.per_minute > 0 {
+                log_component(
+                    "warn",
+                    "ip_rate_limit",
+                    &format!(
+                        "{IP_ALLOWANCE_BINDING} binding unavailable ({e}): every gated \
+                         request uses the Durable Object bucket"
+                    ),
+                );
+            }
+            None
+        }
+    }
 }
 
 fn deployment(env: &Env) -> std::result::Result<Rc<Deployment>, String> {
