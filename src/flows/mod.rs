@@ -351,6 +351,19 @@ impl Server {
         }
     }
 
+    /// CONSUME(send-email bucket, `email_address`) as the spec says, then the same CONSUME of the
+    /// address's mailbox bucket (faroe-worker's addition, see [`rate_limit::mailbox`]), with the
+    /// same mapping: however the address is spelled, a mailbox gets at most five code emails
+    /// per window. A fresh mailbox bucket always allows, so distinct mailboxes see the spec.
+    pub(crate) async fn consume_send_email_tokens(
+        &self,
+        email_address: &str,
+    ) -> Result<(), Failure> {
+        self.consume_token(Bucket::SendEmail, email_address).await?;
+        self.consume_token(Bucket::Mailbox, &rate_limit::mailbox(email_address))
+            .await
+    }
+
     /// CHECK with the action mapping of spec §2.7.
     pub(crate) async fn check_tokens(&self, bucket: Bucket, subject: &str) -> Result<(), Failure> {
         let storage = self.ports.rate_limit_storage.as_ref();

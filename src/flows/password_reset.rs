@@ -144,8 +144,7 @@ impl Server {
         }
         self.check_tokens(Bucket::VerifyTemporaryPassword, &user.id)
             .await?;
-        self.consume_token(Bucket::SendEmail, user_email_address)
-            .await?;
+        self.consume_send_email_tokens(user_email_address).await?;
 
         let secret = crypto::generate_secret();
         let temporary_password = crypto::generate_temporary_password();

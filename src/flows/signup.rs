@@ -107,7 +107,7 @@ impl Server {
         }
         self.check_tokens(Bucket::VerifyEmailCode, email_address)
             .await?;
-        self.consume_token(Bucket::SendEmail, email_address).await?;
+        self.consume_send_email_tokens(email_address).await?;
 
         let secret = crypto::generate_secret();
         let signup = Signup {
@@ -162,7 +162,7 @@ impl Server {
         }
         self.check_tokens(Bucket::VerifyEmailCode, &signup.email_address)
             .await?;
-        self.consume_token(Bucket::SendEmail, &signup.email_address)
+        self.consume_send_email_tokens(&signup.email_address)
             .await?;
         self.ports
             .email_sender

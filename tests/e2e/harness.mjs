@@ -4,7 +4,7 @@
 import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -267,3 +267,57 @@ export function jsonLogLines(logs) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The example app setup (scripts/example.sh) for a test: one multi-config `wrangler dev` serving
+ * examples/app on 127.0.0.1, with faroe-worker (the prebuilt build/ bundle, `faroeVars` over the
+ * repository's wrangler.toml) behind the app's FAROE service binding, called with the bearer
+ * secret SECRET. `editFaroeConfig(text)` may rewrite faroe-worker's generated wrangler.toml.
+ */
+export async function startExampleApp({ faroeVars = {}, appVars = {}, editFaroeConfig = (t) => t } = {}) {
+  const dir = await tempDir("faroe-app-");
+  const persistTo = join(dir, "state");
+  const faroeToml = join(dir, "faroe-worker.wrangler.toml");
+  await writeBundleConfig({
+    main: join(root, "build", "index.js"),
+    path: faroeToml,
+    vars: { ALLOW_UNAUTHENTICATED_ENDPOINT: "false", PASSWORD_BREACH_CHECK: "off", ACTION_INVOCATION_ENDPOINT_SECRET: SECRET, ...faroeVars },
+  });
+  await writeFile(faroeToml, editFaroeConfig(await readFile(faroeToml, "utf8")));
+  // A private dev registry: no other local `wrangler dev` can answer for faroe-worker.
+  const env = wranglerEnv({ WRANGLER_REGISTRY_PATH: join(dir, "registry") });
+  await run(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", faroeToml], { cwd: root, env });
+  const port = await freePort();
+  const args = [
+    "-c", join(root, "examples", "app", "wrangler.toml"),
+    "-c", faroeToml,
+    "--ip", "127.0.0.1",
+    "--port", String(port),
+    "--inspector-port", String(await freePort()),
+    "--persist-to", persistTo,
+    "--show-interactive-dev-session=false",
+    "--log-level", "log",
+  ];
+  const allAppVars = { APP_SECRET: `app-test-secret-${randomBytes(8).toString("hex")}`, FAROE_ENDPOINT_SECRET: SECRET, ...appVars };
+  for (const [k, v] of Object.entries(allAppVars)) args.push("--var", `${k}:${v}`);
+  const url = `http://127.0.0.1:${port}/`;
+  const dev = await startWranglerDev(args, { env, readyUrl: url, isReady: (r) => r.status === 200 });
+  return {
+    url,
+    logs: dev.logs,
+    async stop() {
+      await dev.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Waits, if needed, until the current minute has at least `room` ms left. `wrangler dev`
+ * simulates the `[[ratelimits]]` binding with wall-clock-aligned windows (60 s here); a test that
+ * counts what one address gets must not straddle a window's end.
+ */
+export async function rateLimitWindowWithRoom(room = 20_000) {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < room) await sleep(left + 50);
+}

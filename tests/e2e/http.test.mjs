@@ -19,6 +19,7 @@ test("405 for other methods on the endpoint, 404 elsewhere", async () => {
     const r = await fetch(worker.url, { method });
     assert.equal(r.status, 405, method);
     assert.equal(r.headers.get("allow"), "POST");
+    assert.equal(r.headers.get("cache-control"), "no-store", method);
   }
   const r = await fetch(new URL("/nope", worker.url), { method: "POST" });
   assert.equal(r.status, 404);
@@ -156,6 +157,7 @@ test("a worker without a secret refuses to serve, naming the variable", async ()
     const r = await invoke(open.url, "get_session", { session_token: "a.b" }, { secret: null });
     assert.equal(r.status, 500);
     assert.match(r.text, /ACTION_INVOCATION_ENDPOINT_SECRET/);
+    assert.equal(r.headers.get("cache-control"), "no-store");
   } finally {
     await open.stop();
   }

@@ -678,6 +678,13 @@ export default {
           error: errorMessage(e.code),
         });
       }
+      if (e instanceof EndpointError && e.status === 429) {
+        // faroe-worker's per-IP limit refused this user's address.
+        return ctx.page("Too many attempts", html`<p><a href="/">Go to the start page</a></p>`, {
+          status: 429,
+          error: errorMessage("rate_limited"),
+        });
+      }
       if (e instanceof EndpointError) {
         console.error(`faroe-worker endpoint error ${e.status}: ${e.reason}`);
         return ctx.page("Service unavailable", html`<p>Please try again in a moment.</p>`, {

@@ -153,7 +153,12 @@ export class Context {
     if (!env.FAROE || typeof env.FAROE.fetch !== "function") {
       throw new ConfigError("The FAROE service binding is missing: add [[services]] binding = \"FAROE\" to wrangler.toml.");
     }
-    this.faroe = new Client(new ServiceBindingEndpointClient(env.FAROE, { secret: env.FAROE_ENDPOINT_SECRET || null }));
+    // The user's own address (Cloudflare sets CF-Connecting-IP on the app's request) drives
+    // faroe-worker's per-IP limit; the service-binding call would otherwise carry none.
+    this.faroe = new Client(new ServiceBindingEndpointClient(env.FAROE, {
+      secret: env.FAROE_ENDPOINT_SECRET || null,
+      clientAddress: request.headers.get("CF-Connecting-IP"),
+    }));
   }
 
   cookie(name) {
