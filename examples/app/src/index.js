@@ -687,7 +687,7 @@ const ROUTES = {
 };
 
 /** The largest form body accepted; every form here is well under 2 KiB. */
-export const MAX_FORM_BYTES = 8 * 1024;
+const MAX_FORM_BYTES = 8 * 1024;
 
 class BodyTooLarge extends Error {}
 
