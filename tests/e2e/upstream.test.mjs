@@ -112,7 +112,7 @@ test("Pwned Passwords: a body trickling past the timeout → internal_error, pas
 });
 
 for (const fault of ["huge", "huge-declared"]) {
-  test(`Pwned Passwords: a 5 MiB body (${fault === "huge" ? "chunked, no length" : "with its Content-Length"}) is refused past 1 MiB`, async () => {
+  test(`Pwned Passwords: a 5 MiB body (${fault === "huge" ? "chunked, no length" : "with its Content-Length"}) is refused past 1 MiB`, async (t) => {
     const token = await verifiedSignup(`pwned-${fault}-${Date.now()}@example.com`);
     pwned.state.fault = fault;
     const { result, elapsed } = await timed("set_signup_password", { signup_token: token, password: "upstream-password-1" });
@@ -120,6 +120,7 @@ for (const fault of ["huge", "huge-declared"]) {
     assert.ok(elapsed < BOUND_MS, `returned after ${elapsed} ms`);
     assert.match((await logLine(result)).message, /larger than 1048576 bytes/);
     await until(() => pwned.state.stats.closedEarly || pwned.state.stats.bytesSent >= 5 * 1024 * 1024, "the body to end");
+    t.diagnostic(`mock sent ${pwned.state.stats.bytesSent} bytes; connection closed early: ${pwned.state.stats.closedEarly}`);
     // The Worker is still up and the next check succeeds.
     assert.equal((await timed("set_signup_password", { signup_token: token, password: "upstream-password-1" })).result.ok, true);
   });
