@@ -129,6 +129,7 @@ function listen(handler) {
  */
 export function misbehave(res, fault, stats = {}) {
   const HUGE = 5 * 1024 * 1024;
+  if (!(fault === "trickle" || fault === "huge" || fault === "huge-declared" || fault?.redirect)) return false;
   stats.bytesSent = 0;
   stats.closedEarly = false;
   res.on("close", () => { if (!res.writableFinished) stats.closedEarly = true; });
@@ -154,11 +155,8 @@ export function misbehave(res, fault, stats = {}) {
     pump();
     return true;
   }
-  if (fault?.redirect) {
-    res.writeHead(fault.status ?? 302, { location: fault.redirect }).end();
-    return true;
-  }
-  return false;
+  res.writeHead(fault.status ?? 302, { location: fault.redirect }).end();
+  return true;
 }
 
 /** A server that only records the requests it gets (a redirect target that must stay unvisited). */
