@@ -209,6 +209,57 @@ fn boolean(
     }
 }
 
+/// URLs the Worker sends a secret to (a bearer token, an API key, the Turnstile secret in the body).
+pub const SECRET_BEARING_URLS: &[&str] = &[
+    "EMAIL_WEBHOOK_URL",
+    "USER_SERVER_URL",
+    "RESEND_API_URL",
+    "POSTMARK_API_URL",
+    "TURNSTILE_SITEVERIFY_URL",
+];
+
+/// A URL that carries a secret must be `https:`; plain `http:` is allowed only to a loopback host
+/// (`localhost`, `127.0.0.0/8`, `[::1]`) for local development and tests. The host is read the way
+/// the WHATWG URL parser reads it (userinfo before the last `@` skipped, `\` ends the authority),
+/// and any other spelling of a host is refused.
+fn require_https_unless_loopback(name: &'static str, url: &str) -> Result<(), ConfigError> {
+    let url = url.trim();
+    let scheme_end = url.find("://").unwrap_or(0);
+    let scheme = url[..scheme_end].to_ascii_lowercase();
+    if scheme == "https" && url.len() > "https://".len() {
+        return Ok(());
+    }
+    // The value is not echoed: a URL may itself hold a credential.
+    let refused = || {
+        error(
+            name,
+            "must be an https: URL because the Worker sends it a secret (http: is allowed only for \
+             localhost, 127.0.0.0/8 and [::1])",
+        )
+    };
+    if scheme != "http" {
+        return Err(refused());
+    }
+    let rest = &url[scheme_end + 3..];
+    let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
+    let host_and_port = authority.rsplit('@').next().unwrap_or("");
+    let host = if host_and_port.starts_with('[') {
+        &host_and_port[..host_and_port.find(']').map_or(0, |i| i + 1)]
+    } else {
+        host_and_port.split(':').next().unwrap_or("")
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
 impl Config {
     /// Reads every variable through `get` (empty strings count as unset).
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -273,6 +324,12 @@ impl Config {
         .map_err(|e| error("TEMPORARY_PASSWORD_HASH_ALGORITHM", e))?;
         let max_concurrent_password_hashing =
             number_var(get, "MAX_CONCURRENT_PASSWORD_HASHING", 1, 1..=64, "1..64")?;
+
+        for name in SECRET_BEARING_URLS {
+            if let Some(url) = get(name) {
+                require_https_unless_loopback(name, &url)?;
+            }
+        }
 
         let user_store = match get("USER_STORE").as_deref().unwrap_or("d1") {
             "d1" => UserStoreConfig::D1,

@@ -82,11 +82,11 @@ export async function d1Query(worker, sql) {
 }
 
 /** POSTs a raw body; returns { status, text, json }. */
-export async function post(url, body, { secret = SECRET, contentType = "application/json", headers = {} } = {}) {
+export async function post(url, body, { secret = SECRET, contentType = "application/json", headers = {}, signal } = {}) {
   const h = { ...headers };
   if (contentType) h["content-type"] = contentType;
   if (secret) h["authorization"] = `Bearer ${secret}`;
-  const r = await fetch(url, { method: "POST", headers: h, body });
+  const r = await fetch(url, { method: "POST", headers: h, body, signal });
   const text = await r.text();
   let json;
   try { json = JSON.parse(text); } catch {}
@@ -120,6 +120,55 @@ function listen(handler) {
   });
 }
 
+/**
+ * Upstream misbehaviour for the strict-upstream tests; answers `res` and returns true when `fault`
+ * is one: "trickle" (headers, then one byte every 100 ms for as long as the connection lasts),
+ * "huge" (5 MiB, chunked, no length), "huge-declared" (5 MiB with its Content-Length) or
+ * { redirect: url, status } (a 3xx to another server). `stats` records bytes sent and whether the
+ * client closed the connection before the body ended (the Worker aborting).
+ */
+export function misbehave(res, fault, stats = {}) {
+  const HUGE = 5 * 1024 * 1024;
+  if (!(fault === "trickle" || fault === "huge" || fault === "huge-declared" || fault?.redirect)) return false;
+  stats.bytesSent = 0;
+  stats.closedEarly = false;
+  res.on("close", () => { if (!res.writableFinished) stats.closedEarly = true; });
+  if (fault === "trickle") {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.write("{");
+    const timer = setInterval(() => { stats.bytesSent++; res.write(" "); }, 100);
+    res.on("close", () => clearInterval(timer));
+    return true;
+  }
+  if (fault === "huge" || fault === "huge-declared") {
+    const headers = { "content-type": "text/plain" };
+    if (fault === "huge-declared") headers["content-length"] = String(HUGE);
+    res.writeHead(200, headers);
+    const chunk = Buffer.alloc(64 * 1024, "A");
+    const pump = () => {
+      while (stats.bytesSent < HUGE && !res.destroyed) {
+        stats.bytesSent += chunk.length;
+        if (!res.write(chunk)) return res.once("drain", pump);
+      }
+      if (!res.destroyed) res.end();
+    };
+    pump();
+    return true;
+  }
+  res.writeHead(fault.status ?? 302, { location: fault.redirect }).end();
+  return true;
+}
+
+/** A server that only records the requests it gets (a redirect target that must stay unvisited). */
+export async function startRecorder() {
+  const requests = [];
+  const server = await listen((req, res) => {
+    requests.push({ method: req.method, url: req.url, authorization: req.headers.authorization });
+    res.writeHead(200, { "content-type": "application/json" }).end("{}");
+  });
+  return { url: `http://127.0.0.1:${server.address().port}/elsewhere`, requests, close: () => new Promise((r) => server.close(r)) };
+}
+
 async function readBody(req) {
   const chunks = [];
   for await (const c of req) chunks.push(c);
@@ -129,13 +178,16 @@ async function readBody(req) {
 /** Captures webhook emails; `failNext` makes the next delivery answer 500. */
 export async function startEmailCapture(secret = "email-webhook-secret") {
   const messages = [];
-  const state = { failNext: 0 };
+  const state = { failNext: 0, fault: null, stats: {} };
   const server = await listen(async (req, res) => {
     const body = await readBody(req);
     if (req.headers.authorization !== `Bearer ${secret}`) {
       res.writeHead(401).end();
       return;
     }
+    const fault = state.fault;
+    state.fault = null;
+    if (misbehave(res, fault, state.stats)) return;
     if (state.failNext > 0) {
       state.failNext--;
       res.writeHead(500).end("injected failure");
@@ -161,7 +213,7 @@ export async function startEmailCapture(secret = "email-webhook-secret") {
 
 /** A Pwned Passwords range API that lists the given passwords as breached. */
 export async function startPwnedMock(weak = ["password123", "weakweakweak"]) {
-  const state = { failNext: 0, requests: [] };
+  const state = { failNext: 0, fault: null, stats: {}, requests: [] };
   const bySuffix = new Map();
   for (const p of weak) {
     const h = createHash("sha1").update(p).digest("hex").toUpperCase();
@@ -169,6 +221,9 @@ export async function startPwnedMock(weak = ["password123", "weakweakweak"]) {
   }
   const server = await listen((req, res) => {
     state.requests.push(req.url);
+    const fault = state.fault;
+    state.fault = null;
+    if (misbehave(res, fault, state.stats)) return;
     if (state.failNext > 0) {
       state.failNext--;
       res.writeHead(503).end();
@@ -186,7 +241,7 @@ export async function startPwnedMock(weak = ["password123", "weakweakweak"]) {
 /** A Faroe user server (spec §10.2) over an in-memory map, with bearer auth and fault switches. */
 export async function startUserServer(secret = "user-server-secret") {
   const users = new Map();
-  const state = { failNext: null, calls: [] };
+  const state = { failNext: null, calls: [], stats: {} };
   const id = () => randomBytes(12).toString("hex");
   const result = (values) => ({ ok: true, action_invocation_id: id(), values });
   const error = (code) => ({ ok: false, action_invocation_id: id(), error_code: code });
@@ -240,6 +295,7 @@ export async function startUserServer(secret = "user-server-secret") {
       if (fault === "500") return res.writeHead(500).end("injected");
       if (fault === "malformed") return res.writeHead(200, { "content-type": "application/json" }).end("{\"ok\":tru");
       if (fault === "timeout") return; // never answers; the Worker's upstream timeout fires
+      if (misbehave(res, fault, state.stats)) return;
     }
     const handler = handlers[action];
     const out = handler ? handler(args) : error("internal_error");
