@@ -38,7 +38,9 @@ function classDir(persistTo, className) {
 function objectIds(persistTo, className) {
   const dir = classDir(persistTo, className);
   if (!dir) return new Set();
-  return new Set(readdirSync(dir).filter((f) => f.endsWith(".sqlite")).map((f) => f.slice(0, -".sqlite".length)));
+  // Object files are named by the object id (64 hex digits); workerd's own `metadata.sqlite`
+  // (the namespace's alarm schedule) is not an object.
+  return new Set(readdirSync(dir).filter((f) => /^[0-9a-f]{64}\.sqlite$/.test(f)).map((f) => f.slice(0, -".sqlite".length)));
 }
 
 /**
