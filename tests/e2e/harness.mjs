@@ -65,6 +65,8 @@ export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
     port,
     persistTo,
     logs: dev.logs,
+    /** wrangler's process group (workerd runs in it): for CPU figures read from /proc. */
+    pgid: dev.pid,
     async stop() {
       await dev.stop();
       // State the caller did not ask to keep goes with the worker.
@@ -238,10 +240,15 @@ export async function startPwnedMock(weak = ["password123", "weakweakweak"]) {
   return { url, state, vars: { PASSWORD_BREACH_CHECK: "on", PWNED_PASSWORDS_URL: url }, close: () => new Promise((r) => server.close(r)) };
 }
 
-/** A Faroe user server (spec §10.2) over an in-memory map, with bearer auth and fault switches. */
+/**
+ * A Faroe user server (spec §10.2) over an in-memory map, with bearer auth and fault switches.
+ * `pause(action)` holds the answer of the next call of `action` (computed at once, sent when
+ * released): a slow user store, to widen a race window.
+ */
 export async function startUserServer(secret = "user-server-secret") {
   const users = new Map();
   const state = { failNext: null, calls: [], stats: {} };
+  const pauses = [];
   const id = () => randomBytes(12).toString("hex");
   const result = (values) => ({ ok: true, action_invocation_id: id(), values });
   const error = (code) => ({ ok: false, action_invocation_id: id(), error_code: code });
@@ -299,11 +306,24 @@ export async function startUserServer(secret = "user-server-secret") {
     }
     const handler = handlers[action];
     const out = handler ? handler(args) : error("internal_error");
+    const pause = pauses.findIndex((p) => p.action === action);
+    if (pause >= 0) {
+      const [held] = pauses.splice(pause, 1);
+      held.reach();
+      await held.released;
+    }
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(out));
   });
   const url = `http://127.0.0.1:${server.address().port}/`;
+  const pause = (action) => {
+    const held = { action };
+    held.reached = new Promise((r) => { held.reach = r; });
+    held.released = new Promise((r) => { held.release = r; });
+    pauses.push(held);
+    return { reached: held.reached, release: () => held.release() };
+  };
   return {
-    url, users, state,
+    url, users, state, pause,
     vars: { USER_STORE: "user_server", USER_SERVER_URL: url, USER_SERVER_SECRET: secret },
     close: () => { server.closeAllConnections?.(); return new Promise((r) => server.close(r)); },
   };
