@@ -227,7 +227,6 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
             .map(|a| Rc::new(a.clone()) as Rc<dyn PasswordHashAlgorithm>)
             .collect(),
         temporary_password_algorithm: Rc::new(config.temporary_password_algorithm.clone()),
-        max_concurrent_password_hashing: config.max_concurrent_password_hashing,
     };
     let turnstile = config.turnstile_secret_key.as_ref().map(|secret| {
         TurnstileVerifier::new(&config.turnstile_siteverify_url, secret, fetch_client())
