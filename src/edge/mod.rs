@@ -270,6 +270,25 @@ fn text(status: u16, message: &str) -> Result<Response> {
         .with_headers(headers))
 }
 
+/// What every caller that does not hold the endpoint secret reads when the configuration is
+/// refused: the detail may describe secrets and deployment choices, so it goes to the log.
+pub const MISCONFIGURED: &str = "faroe-worker is misconfigured; see the Worker logs";
+
+/// The answer while the configuration is refused: 500, with the detail (which names the
+/// variable) logged, and shown only to a caller presenting the raw
+/// ACTION_INVOCATION_ENDPOINT_SECRET (the operator; even one the configuration refused as too
+/// short, since that caller already knows it). Everyone else gets [`MISCONFIGURED`].
+fn misconfigured(req: &Request, env: &Env, detail: &str) -> Result<Response> {
+    worker::console_error!(
+        "{}",
+        serde_json::json!({"level": "error", "component": "config", "message": detail})
+    );
+    let operator = read_var(env, "ACTION_INVOCATION_ENDPOINT_SECRET")
+        .filter(|secret| !secret.is_empty())
+        .is_some_and(|secret| is_authorized(req, &hash_secret(&secret)));
+    text(500, if operator { detail } else { MISCONFIGURED })
+}
+
 /// Constant-time check of `Authorization: Bearer <secret>` against the secret's hash.
 fn is_authorized(req: &Request, secret_hash: &[u8]) -> bool {
     let presented = header(req, "Authorization").unwrap_or_default();
@@ -366,25 +385,13 @@ async fn action_invocation_endpoint(
 ) -> Result<Response> {
     let deployment = match deployment(env) {
         Ok(d) => d,
-        Err(message) => {
-            worker::console_error!("{message}");
-            return text(500, &message);
-        }
+        Err(detail) => return misconfigured(&req, env, &detail),
     };
     let config = &deployment.config;
-    match &deployment.endpoint_secret_hash {
-        Some(secret_hash) => {
-            if !is_authorized(&req, secret_hash) {
-                return text(401, "missing or invalid bearer secret");
-            }
-        }
-        None if config.allow_unauthenticated_endpoint => {}
-        None => {
-            return text(
-                500,
-                "ACTION_INVOCATION_ENDPOINT_SECRET is not set (set it with `wrangler secret put`, \
-                 or ALLOW_UNAUTHENTICATED_ENDPOINT=true for local development)",
-            )
+    // No secret only with ALLOW_UNAUTHENTICATED_ENDPOINT=true, which needs DEVELOPMENT_MODE=true.
+    if let Some(secret_hash) = &deployment.endpoint_secret_hash {
+        if !is_authorized(&req, secret_hash) {
+            return text(401, "missing or invalid bearer secret");
         }
     }
     let client_ip = header(&req, "CF-Connecting-IP");
