@@ -586,7 +586,6 @@ fn counting_harness() -> (Harness, Rc<Cell<usize>>) {
                 calls: calls.clone(),
             })],
             temporary_password_algorithm: Rc::new(Sha256TestAlgorithm::new("test-t")),
-            max_concurrent_password_hashing: 2,
         },
     )
     .unwrap();

@@ -230,7 +230,6 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
             .map(|a| Rc::new(a.clone()) as Rc<dyn PasswordHashAlgorithm>)
             .collect(),
         temporary_password_algorithm: Rc::new(config.temporary_password_algorithm.clone()),
-        max_concurrent_password_hashing: config.max_concurrent_password_hashing,
     };
     let turnstile = config.turnstile_secret_key.as_ref().map(|secret| {
         TurnstileVerifier::new(&config.turnstile_siteverify_url, secret, fetch_client())
@@ -304,6 +303,25 @@ fn text_with(status: u16, message: &str, extra: &[(&str, &str)]) -> Result<Respo
     Ok(Response::ok(message)?
         .with_status(status)
         .with_headers(headers))
+}
+
+/// What every caller that does not hold the endpoint secret reads when the configuration is
+/// refused: the detail may describe secrets and deployment choices, so it goes to the log.
+pub const MISCONFIGURED: &str = "faroe-worker is misconfigured; see the Worker logs";
+
+/// The answer while the configuration is refused: 500, with the detail (which names the
+/// variable) logged, and shown only to a caller presenting the raw
+/// ACTION_INVOCATION_ENDPOINT_SECRET (the operator; even one the configuration refused as too
+/// short, since that caller already knows it). Everyone else gets [`MISCONFIGURED`].
+fn misconfigured(req: &Request, env: &Env, detail: &str) -> Result<Response> {
+    worker::console_error!(
+        "{}",
+        serde_json::json!({"level": "error", "component": "config", "message": detail})
+    );
+    let operator = read_var(env, "ACTION_INVOCATION_ENDPOINT_SECRET")
+        .filter(|secret| !secret.is_empty())
+        .is_some_and(|secret| is_authorized(req, &hash_secret(&secret)));
+    text(500, if operator { detail } else { MISCONFIGURED })
 }
 
 /// Constant-time check of `Authorization: Bearer <secret>` against the secret's hash.
@@ -462,27 +480,19 @@ async fn action_invocation_endpoint(
 ) -> Result<Response> {
     let deployment = match deployment(env) {
         Ok(d) => d,
-        Err(message) => {
-            worker::console_error!("{message}");
-            return text(500, &message);
-        }
+        Err(detail) => return misconfigured(&req, env, &detail),
     };
     let config = &deployment.config;
-    let authenticated =
-        match &deployment.endpoint_secret_hash {
-            Some(secret_hash) => {
-                if !is_authorized(&req, secret_hash) {
-                    return text(401, "missing or invalid bearer secret");
-                }
-                true
+    // No secret only with ALLOW_UNAUTHENTICATED_ENDPOINT=true, which needs DEVELOPMENT_MODE=true.
+    let authenticated = match &deployment.endpoint_secret_hash {
+        Some(secret_hash) => {
+            if !is_authorized(&req, secret_hash) {
+                return text(401, "missing or invalid bearer secret");
             }
-            None if config.allow_unauthenticated_endpoint => false,
-            None => return text(
-                500,
-                "ACTION_INVOCATION_ENDPOINT_SECRET is not set (set it with `wrangler secret put`, \
-                 or ALLOW_UNAUTHENTICATED_ENDPOINT=true for local development)",
-            ),
-        };
+            true
+        }
+        None => false,
+    };
     let client = match client_address(&req, authenticated) {
         Ok(client) => client,
         Err(message) => return text(400, &message),

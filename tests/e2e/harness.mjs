@@ -14,12 +14,19 @@ import { root, wrangler, freePort, wranglerEnv, startWranglerDev, writeBundleCon
 export { root, freePort };
 const run = promisify(execFile);
 
-export const SECRET = "e2e-endpoint-secret-0123456789";
-/** Cheap Argon2id for most tests; one suite keeps the real defaults. */
+/** At least the 32 characters the Worker requires of ACTION_INVOCATION_ENDPOINT_SECRET. */
+export const SECRET = "e2e-endpoint-secret-0123456789abcdef";
+/**
+ * Cheap Argon2id for most tests (below OWASP's minimum, hence ALLOW_WEAK_PASSWORD_HASHING); one
+ * suite keeps the real defaults.
+ */
 export const FAST_ALGORITHMS = {
   PASSWORD_HASH_ALGORITHMS: "argon2id.1024.1.1.32",
   TEMPORARY_PASSWORD_HASH_ALGORITHM: "argon2id.512.1.1.32",
+  ALLOW_WEAK_PASSWORD_HASHING: "true",
 };
+/** The generic 500 body of a refused configuration (src/edge/mod.rs MISCONFIGURED). */
+export const MISCONFIGURED = "faroe-worker is misconfigured; see the Worker logs";
 
 export async function tempDir(prefix = "faroe-e2e-") {
   return mkdtemp(join(tmpdir(), prefix));
@@ -57,6 +64,9 @@ export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
     "--log-level", "log",
   ];
   const allVars = { ALLOW_UNAUTHENTICATED_ENDPOINT: "false", PASSWORD_BREACH_CHECK: "off", EMAIL_PROVIDER: "log", ...vars };
+  // The log email provider is refused outside development mode; suites with another provider
+  // run as production does.
+  if (allVars.EMAIL_PROVIDER === "log" && !("DEVELOPMENT_MODE" in vars)) allVars.DEVELOPMENT_MODE = "true";
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   const url = `http://127.0.0.1:${port}/`;
   const dev = await startWranglerDev(args, { env, readyUrl: url, timeoutMs: 60_000 });
