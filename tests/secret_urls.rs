@@ -6,9 +6,15 @@
 use faroe_worker::config::{Config, ConfigError, SECRET_BEARING_URLS};
 use std::collections::HashMap;
 
+/// A production-valid endpoint secret, so the refusals under test are the only ones.
+const ENDPOINT_SECRET: (&str, &str) = (
+    "ACTION_INVOCATION_ENDPOINT_SECRET",
+    "secret-urls-endpoint-secret-0123456789",
+);
+
 fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    let map: HashMap<String, String> = pairs
-        .iter()
+    let map: HashMap<String, String> = std::iter::once(&ENDPOINT_SECRET)
+        .chain(pairs)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     Config::from_vars(|name| map.get(name).cloned())
@@ -29,8 +35,16 @@ fn with_url(name: &str, url: &str) -> Result<Config, ConfigError> {
             ("POSTMARK_SERVER_TOKEN", "pm_token"),
             ("EMAIL_FROM", "a@example.com"),
         ],
-        "USER_SERVER_URL" => &[("EMAIL_PROVIDER", "log"), ("USER_STORE", "user_server")],
-        "TURNSTILE_SITEVERIFY_URL" => &[("EMAIL_PROVIDER", "log"), ("TURNSTILE_SECRET_KEY", "ts")],
+        "USER_SERVER_URL" => &[
+            ("EMAIL_PROVIDER", "log"),
+            ("DEVELOPMENT_MODE", "true"),
+            ("USER_STORE", "user_server"),
+        ],
+        "TURNSTILE_SITEVERIFY_URL" => &[
+            ("EMAIL_PROVIDER", "log"),
+            ("DEVELOPMENT_MODE", "true"),
+            ("TURNSTILE_SECRET_KEY", "ts"),
+        ],
         other => panic!("no setup for {other}"),
     });
     parse(&vars)
@@ -101,6 +115,7 @@ fn defaults_and_the_unused_pwned_url_are_unaffected() {
     // Pwned Passwords is sent only a 5-character hash prefix, no secret: a plain-http mirror stays allowed.
     assert!(parse(&[
         ("EMAIL_PROVIDER", "log"),
+        ("DEVELOPMENT_MODE", "true"),
         ("PWNED_PASSWORDS_URL", "http://mirror.example")
     ])
     .is_ok());
