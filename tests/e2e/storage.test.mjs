@@ -222,17 +222,21 @@ test(`${N} get_session and ${N} get_signup with unknown tokens leave no table in
   t.diagnostic(`${N} × get_session of one unknown token (object already instantiated): workerd CPU ${(((await workerdCpuMs(worker.pgid)) - cpuBefore) / N).toFixed(1)} ms per call`);
 });
 
-test("a rate-limit CHECK of a fresh bucket writes nothing; the consumed bucket holds one row", async (t) => {
+test("a rate-limit CHECK of a fresh bucket writes nothing; each consumed bucket holds one row", async (t) => {
   // create_signup CHECKs the verify-email-code bucket of the address (read only) and CONSUMEs
-  // its send-email bucket (a write).
+  // its send-email bucket and its mailbox bucket (writes).
   const address = `check-${Date.now()}@example.com`;
   const { result, touched } = await touchedBy(() => call("create_signup", { email_address: address }));
   assert.equal(result.ok, true);
   t.diagnostic(`create_signup: ${summary(touched)}`);
   const buckets = touched.RateLimitStore;
-  assert.equal(buckets.length, 2, "the checked and the consumed bucket");
-  assert.deepEqual(buckets.filter(holdsData).map((b) => b.tables), [ONE_ENTRY], "only the consumed bucket holds data");
-  assert.deepEqual(buckets.find(holdsData).name, `aaab.${address}`, "the send-email bucket");
+  assert.equal(buckets.length, 3, "the checked and the two consumed buckets");
+  assert.deepEqual(buckets.filter(holdsData).map((b) => b.tables), [ONE_ENTRY, ONE_ENTRY], "only the consumed buckets hold data");
+  assert.deepEqual(
+    buckets.filter(holdsData).map((b) => b.name).sort(),
+    [`aaab.${address}`, `mailbox.${address}`],
+    "the send-email bucket and the mailbox bucket",
+  );
   assert.deepEqual(buckets.find((b) => !holdsData(b)).name, `aaac.${address}`, "the checked verify-email-code bucket");
   assert.deepEqual(touched.MainStore.map((o) => o.tables), [ONE_ENTRY], "the signup");
 });
