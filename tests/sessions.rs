@@ -811,3 +811,25 @@ fn token_ids_no_generated_id_could_equal_are_refused_without_a_lookup() {
     assert!(h.rate.instrumentation.operations().is_empty());
     assert!(h.users.calls().is_empty());
 }
+
+#[test]
+fn without_the_cache_revocation_takes_effect_at_once() {
+    // SESSION_CACHE_EXPIRATION_SECONDS=0: every validation reads main storage and the user.
+    let h = Harness::with_session(config(30 * 86400, 600, 0, 0));
+    let s1 = h.signin_u1();
+    let s2 = h.signin_u1();
+    h.at(1);
+    h.ok("delete_all_sessions", args(&s1));
+    h.err_unlogged("get_session", args(&s2), "invalid_session_token");
+    let s3 = h.signin_u1();
+    h.ok("get_session", args(&s3));
+    h.users.modify("u1", |u| {
+        u.disabled = true;
+        u.disabled_counter += 1;
+    });
+    h.err_unlogged("get_session", args(&s3), "invalid_session_token");
+    let s4 = h.signin("user2@example.com", U2_PASSWORD);
+    h.ok("get_session", args(&s4));
+    h.users.remove("u2");
+    h.err_unlogged("get_session", args(&s4), "invalid_session_token");
+}
