@@ -790,4 +790,61 @@ mod tests {
         assert!(c.pwned_passwords_url.is_none());
         assert!(matches!(c.user_store, UserStoreConfig::UserServer { .. }));
     }
+
+    #[test]
+    fn ip_rate_limit_refill_must_divide_60_and_burst_is_1_to_255() {
+        assert_eq!(
+            parse(&[]).unwrap().ip_rate_limit,
+            IpRateLimit {
+                per_minute: 0,
+                burst: 10
+            }
+        );
+        for per_minute in ["7", "25", "61", "120", "x"] {
+            refused(
+                &[("IP_RATE_LIMIT_PER_MINUTE", per_minute)],
+                "IP_RATE_LIMIT_PER_MINUTE",
+            );
+        }
+        for per_minute in [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60] {
+            let c = parse(&[("IP_RATE_LIMIT_PER_MINUTE", &per_minute.to_string())]).unwrap();
+            assert_eq!(c.ip_rate_limit.per_minute, per_minute);
+        }
+        for burst in ["0", "256"] {
+            refused(
+                &[
+                    ("IP_RATE_LIMIT_PER_MINUTE", "1"),
+                    ("IP_RATE_LIMIT_BURST", burst),
+                ],
+                "IP_RATE_LIMIT_BURST",
+            );
+        }
+        let c = parse(&[("IP_RATE_LIMIT_BURST", "255")]).unwrap();
+        assert_eq!(c.ip_rate_limit.burst, 255);
+    }
+
+    #[test]
+    fn with_a_secret_set_the_unauthenticated_endpoint_flag_changes_nothing() {
+        // Even in development mode, a configured secret stays required (the edge authenticates
+        // whenever `endpoint_secret` is set).
+        let c = parse(&[
+            ("DEVELOPMENT_MODE", "true"),
+            ("ALLOW_UNAUTHENTICATED_ENDPOINT", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.endpoint_secret.as_deref(), Some(SECRET));
+        // Outside development mode the flag is refused, secret or not.
+        refused(
+            &[("ALLOW_UNAUTHENTICATED_ENDPOINT", "true")],
+            "ALLOW_UNAUTHENTICATED_ENDPOINT",
+        );
+    }
+
+    #[test]
+    fn upstream_calls_default_to_a_10_second_deadline() {
+        assert_eq!(parse(&[]).unwrap().upstream_timeout_ms, 10_000);
+        for value in ["99", "120001", "ten"] {
+            refused(&[("UPSTREAM_TIMEOUT_MS", value)], "UPSTREAM_TIMEOUT_MS");
+        }
+    }
 }

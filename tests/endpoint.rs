@@ -1033,3 +1033,28 @@ fn proptest_random_json_requests_follow_the_dispatch_rules() {
     assert!(dispatched.get() >= 10, "dispatched {}", dispatched.get());
     assert!(refused.get() >= 10, "refused {}", refused.get());
 }
+
+#[test]
+fn negative_numbers_are_accepted_and_trailing_commas_refused() {
+    // Unlike Go's parser (spec §1.4 allows either): standard JSON as serde_json reads it.
+    let h = Harness::new();
+    for body in [
+        r#"{"action":"get_session","arguments":{"session_token":"a.b",}}"#,
+        r#"{"action":"get_session","arguments":{"session_token":"a.b"},}"#,
+        r#"{"action":"get_session","arguments":{"session_token":"a.b"},"x":[1,]}"#,
+    ] {
+        assert_request_error(&h, body);
+    }
+    assert_untouched(&h);
+    for extra in ["-1", "-0.5", "[-1e3]", r#"{"n":-7}"#] {
+        let body = format!(
+            r#"{{"action":"get_session","arguments":{{"session_token":"a.b"}},"x":{extra}}}"#
+        );
+        let result = h.raw(&body).expect("negative numbers are accepted");
+        assert_eq!(
+            parse_result(&result)["error_code"],
+            json!("invalid_session_token"),
+            "{body}"
+        );
+    }
+}

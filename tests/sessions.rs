@@ -764,3 +764,72 @@ fn failed_re_read_after_a_fill_drops_the_cached_copy() {
     assert!(h.main.contains(&k));
     h.ok("get_session", args(&s));
 }
+
+#[test]
+fn absolute_expiration_is_checked_on_read_but_is_not_the_storage_expiry() {
+    // SESSION_EXPIRATION_SECONDS = 1 h, inactivity timeout 30 days.
+    let h = Harness::with_session(config(30 * 86400, 60, 3600, 60));
+    let s = h.signin_u1();
+    // The stored expiry (what the storage alarm deletes by) is the inactivity deadline only.
+    assert_eq!(h.main.expires_at(&key(&s)), Some(T0 + 30 * DAY));
+    // A read past the absolute expiration refuses and deletes the session.
+    h.at(3600);
+    h.err_unlogged("get_session", args(&s), "invalid_session_token");
+    assert!(!h.main.contains(&key(&s)));
+}
+
+#[test]
+fn token_ids_no_generated_id_could_equal_are_refused_without_a_lookup() {
+    let h = Harness::new();
+    let s = h.signin_u1();
+    let secret = s.split('.').nth(1).unwrap().to_string();
+    h.main.instrumentation.clear_log();
+    h.cache.instrumentation.clear_log();
+    h.rate.instrumentation.clear_log();
+    h.users.clear_calls();
+    // Wrong length, or characters outside the id alphabet (upper case, '0', '1', 'l', 'o').
+    for id in [
+        "a".repeat(23),
+        "a".repeat(25),
+        "A".repeat(24),
+        "0".repeat(24),
+        "1".repeat(24),
+        "l".repeat(24),
+        "o".repeat(24),
+    ] {
+        let token = format!("{id}.{secret}");
+        h.err_unlogged("get_session", args(&token), "invalid_session_token");
+        h.err_unlogged("delete_session", args(&token), "invalid_session_token");
+        h.err_unlogged(
+            "get_signup",
+            json!({ "signup_token": token }),
+            "invalid_signup_token",
+        );
+    }
+    assert!(h.main.instrumentation.operations().is_empty());
+    assert!(h.cache.instrumentation.operations().is_empty());
+    assert!(h.rate.instrumentation.operations().is_empty());
+    assert!(h.users.calls().is_empty());
+}
+
+#[test]
+fn without_the_cache_revocation_takes_effect_at_once() {
+    // SESSION_CACHE_EXPIRATION_SECONDS=0: every validation reads main storage and the user.
+    let h = Harness::with_session(config(30 * 86400, 600, 0, 0));
+    let s1 = h.signin_u1();
+    let s2 = h.signin_u1();
+    h.at(1);
+    h.ok("delete_all_sessions", args(&s1));
+    h.err_unlogged("get_session", args(&s2), "invalid_session_token");
+    let s3 = h.signin_u1();
+    h.ok("get_session", args(&s3));
+    h.users.modify("u1", |u| {
+        u.disabled = true;
+        u.disabled_counter += 1;
+    });
+    h.err_unlogged("get_session", args(&s3), "invalid_session_token");
+    let s4 = h.signin("user2@example.com", U2_PASSWORD);
+    h.ok("get_session", args(&s4));
+    h.users.remove("u2");
+    h.err_unlogged("get_session", args(&s4), "invalid_session_token");
+}

@@ -856,3 +856,24 @@ fn appendix_b_complete_signin_errors() {
         h.err_unlogged("complete_signin", token_args(bad), "invalid_signin_token");
     }
 }
+
+#[test]
+fn signed_in_notifications_are_not_rate_limited() {
+    // Eight sign-ins a minute apart (within the password bucket): eight notifications, and no
+    // send-email or mailbox bucket for the address, as in Faroe.
+    let h = Harness::new();
+    for minute in 0..8 {
+        h.at(minute * 60);
+        h.signin_u1();
+    }
+    assert_eq!(
+        h.email.sent_of(EmailKind::UserSignedInNotification).len(),
+        8
+    );
+    let keys = h.rate.keys();
+    assert!(
+        keys.iter()
+            .all(|k| !k.starts_with("aaab.") && !k.starts_with("mailbox.")),
+        "{keys:?}"
+    );
+}

@@ -9,6 +9,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   startWorker, startEmailCapture, invoke, post, root, rateLimitWindowWithRoom, SECRET, FAST_ALGORITHMS,
+  jsonLogLines, sleep,
 } from "./harness.mjs";
 
 /** Sign-ins the IP_RATE_LIMITER binding (wrangler.toml) lets through per minute before the bucket. */
@@ -200,4 +201,20 @@ test("/captcha: requires a valid X-Captcha-Token, and serves what the plain endp
   // The bearer secret is still required on /captcha.
   assert.equal((await post(captchaUrl(), body, { secret: null, headers: { "X-Captcha-Token": "good-token" } })).status, 401);
   assert.equal((await fetch(captchaUrl())).status, 405);
+});
+
+test("siteverify unreachable: /captcha answers 503, logs a turnstile line, and the action does not run", async () => {
+  const address = `siteverify-down-${Date.now()}@example.com`;
+  const body = JSON.stringify({ action: "create_signup", arguments: { email_address: address } });
+  const turnstileLines = () => jsonLogLines(worker.logs).filter((l) => l.component === "turnstile" && l.level === "error").length;
+  const linesBefore = turnstileLines();
+  const r = await post(captchaUrl(), body, { headers: { "X-Captcha-Token": "siteverify-down-token" } });
+  assert.equal(r.status, 503);
+  assert.equal(verifications.at(-1).response, "siteverify-down-token", "siteverify was asked");
+  for (let i = 0; i < 20 && turnstileLines() === linesBefore; i++) await sleep(100);
+  assert.equal(turnstileLines(), linesBefore + 1, "one turnstile error line");
+  // The signup was never created: the first real request sends the address its first code.
+  const ok = await post(captchaUrl(), body, { headers: { "X-Captcha-Token": "good-token" } });
+  assert.equal(ok.json?.ok, true, ok.text);
+  assert.equal(email.messages.filter((m) => m.to === address).length, 1);
 });

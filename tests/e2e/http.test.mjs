@@ -225,3 +225,13 @@ test("production refuses what is dangerous; only the secret's holder reads why",
     }
   }
 });
+
+test("without TURNSTILE_SECRET_KEY, /captcha answers 404 to the secret's holder and 401 to others", async () => {
+  const captcha = new URL("/captcha", worker.url).toString();
+  const body = JSON.stringify({ action: "get_session", arguments: { session_token: "a.b" } });
+  assert.equal((await post(captcha, body, { secret: null, headers: { "X-Captcha-Token": "any" } })).status, 401);
+  const r = await post(captcha, body, { headers: { "X-Captcha-Token": "any" } });
+  assert.equal(r.status, 404);
+  assert.match(r.text, /TURNSTILE_SECRET_KEY/);
+  assert.equal(r.headers.get("cache-control"), "no-store");
+});
