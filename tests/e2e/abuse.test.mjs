@@ -113,7 +113,10 @@ test("a Worker's subrequest (CF-Worker) is never keyed by its egress address", a
   const attempts = ALLOWANCE + BURST + 3;
   assert.equal(await servedUntilRefused(egress, attempts), attempts, "never refused");
   // The operator hears about it, once per isolate rather than per request.
-  const warnings = worker.logs.filter((l) => l.includes("per-IP limit skipped: no client address")).length;
+  // Log lines reach the test asynchronously: wait (bounded) for the first one.
+  const countWarnings = () => worker.logs.filter((l) => l.includes("per-IP limit skipped: no client address")).length;
+  for (let i = 0; i < 50 && countWarnings() === 0; i++) await sleep(100);
+  const warnings = countWarnings();
   assert.ok(warnings >= 1 && warnings < attempts, `${warnings} warnings`);
 });
 
