@@ -386,10 +386,11 @@ impl Config {
 #[cfg(test)]
 mod tests {
     // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
-    use super::*;
-    use std::collections::HashMap;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use std::collections::HashMap;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs

@@ -149,9 +149,10 @@ impl<'a> SequenceReader<'a> {
 #[cfg(test)]
 mod tests {
     // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
-    use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
 
     #[test]
     fn zigzag_vectors_of_appendix_a() {

@@ -72,12 +72,13 @@ impl TurnstileVerifier {
 #[cfg(test)]
 mod tests {
     // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
     use crate::adapters::http::HttpResponse;
     use async_trait::async_trait;
     use std::cell::RefCell;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     struct Fake {
         answer: (u16, &'static str),

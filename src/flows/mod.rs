@@ -459,9 +459,10 @@ pub(crate) fn timestamp(t_seconds: i64) -> Value {
 #[cfg(test)]
 mod tests {
     // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
-    use super::is_valid_email_address;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::is_valid_email_address;
 
     #[test]
     fn email_rule_of_spec_8_2() {

@@ -432,10 +432,11 @@ impl Server {
 #[cfg(test)]
 mod tests {
     // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
-    use super::Session;
-    use crate::encoding::hex;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::Session;
+    use crate::encoding::hex;
 
     /// Spec §14.11 / Appendix A: with Go's secret-hash bytes, the record encodings are Go's.
     #[test]
