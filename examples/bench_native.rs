@@ -136,7 +136,6 @@ fn resolver_setup() -> (Server, String) {
                 Rc::new(Sha256TestAlgorithm::new("test-a")) as Rc<dyn PasswordHashAlgorithm>
             ],
             temporary_password_algorithm: Rc::new(Sha256TestAlgorithm::new("test-t")),
-            max_concurrent_password_hashing: 1,
         },
     )
     .unwrap();

@@ -33,4 +33,8 @@ if [ ! -x node_modules/.bin/wrangler ] || [ package.json -nt node_modules/.packa
   npm install --no-audit --no-fund
 fi
 [ -f .dev.vars ] || cp .dev.vars.example .dev.vars
+if ! grep -q '^DEVELOPMENT_MODE=true' .dev.vars; then
+  echo "setup: .dev.vars has no DEVELOPMENT_MODE=true, so the Worker refuses EMAIL_PROVIDER=log" \
+    "and ALLOW_UNAUTHENTICATED_ENDPOINT=true; compare it with .dev.vars.example" >&2
+fi
 echo "setup: done"

@@ -14,6 +14,7 @@
 use blake2::digest::{Digest, Update, VariableOutput};
 use blake2::{Blake2b512, Blake2bVar};
 use std::fmt;
+use zeroize::Zeroize;
 
 /// Argon2 version 0x13 (RFC 9106).
 const VERSION: u32 = 0x13;
@@ -46,6 +47,12 @@ impl Block {
 impl Default for Block {
     fn default() -> Self {
         Block::ZERO
+    }
+}
+
+impl Zeroize for Block {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
     }
 }
 
@@ -203,12 +210,16 @@ pub fn hash_into_with(
     let memory = memory
         .get_mut(..params.block_count())
         .ok_or(Error::MemoryTooSmall)?;
-    let h0 = initial_hash(params, password, salt, secret, associated_data);
+    let mut h0 = initial_hash(params, password, salt, secret, associated_data);
     match compression {
         Compression::Portable => fill::<portable::Portable>(memory, params, &h0),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Compression::Simd128 => fill::<simd::Simd128>(memory, params, &h0),
     }
+    // H0 and the final block each give the tag with one more BLAKE2b; neither outlives the hash.
+    // The rest of `memory` is left as it is: the caller keeps it for the next hash, and
+    // clearing 64 MiB per hash would cost what keeping it saves (see `password::Argon2id`).
+    h0.zeroize();
     finalize(memory, params, out);
     Ok(())
 }
@@ -270,6 +281,7 @@ fn blake2b_long(inputs: &[&[u8]], out: &mut [u8]) {
     h.update(&v);
     h.finalize_variable(&mut out[position..])
         .expect("output of the requested size");
+    v.zeroize();
 }
 
 /// The block compression G (RFC 9106 §3.5) in two steps, so that the destination block can be
@@ -321,6 +333,7 @@ fn fill<C: Compress>(memory: &mut [Block], params: &Params, h0: &[u8; 64]) {
             memory[lane * lane_length + i as usize] = Block::from_le_bytes(&bytes);
         }
     }
+    bytes.zeroize();
 
     let mut scratch = Scratch {
         r: Block::ZERO,
@@ -343,6 +356,9 @@ fn fill<C: Compress>(memory: &mut [Block], params: &Params, h0: &[u8; 64]) {
             }
         }
     }
+    // The compression's last inputs: `r` XORs to the final block of the last lane.
+    scratch.r.zeroize();
+    scratch.q.zeroize();
 }
 
 /// Scratch blocks of the compression, and the input and output of address generation.
@@ -513,8 +529,9 @@ fn touch(block: &Block) {
     core::hint::black_box(words);
 }
 
-/// The tag: H' of the XOR of each lane's last block (RFC 9106 §3.2 steps 7 and 8).
-fn finalize(memory: &[Block], params: &Params, out: &mut [u8]) {
+/// The tag: H' of the XOR of each lane's last block (RFC 9106 §3.2 steps 7 and 8). The final
+/// block, its byte copy and each lane's last block in `memory` are zeroized afterwards.
+fn finalize(memory: &mut [Block], params: &Params, out: &mut [u8]) {
     let lane_length = params.segment_length() * SYNC_POINTS;
     let mut c = memory[lane_length - 1];
     for lane in 1..params.lanes as usize {
@@ -528,6 +545,11 @@ fn finalize(memory: &[Block], params: &Params, out: &mut [u8]) {
         chunk.copy_from_slice(&word.to_le_bytes());
     }
     blake2b_long(&[&bytes], out);
+    c.zeroize();
+    bytes.zeroize();
+    for lane in 0..params.lanes as usize {
+        memory[lane * lane_length + lane_length - 1].zeroize();
+    }
 }
 
 /// Scalar compression.
@@ -964,6 +986,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn the_final_block_of_each_lane_is_zeroized() {
+        for lanes in [1, 3] {
+            let params = Params::new(96, 2, lanes, 32).unwrap();
+            let mut memory = vec![Block([0x5a5a_5a5a_5a5a_5a5a; WORDS]); params.block_count()];
+            let mut out = [0u8; 32];
+            hash_into(
+                &params,
+                b"password",
+                b"somesaltsomesalt",
+                &mut out,
+                &mut memory,
+            )
+            .unwrap();
+            let lane_length = params.block_count() / lanes as usize;
+            for (index, block) in memory.iter().enumerate() {
+                let last_of_lane = index % lane_length == lane_length - 1;
+                assert_eq!(
+                    *block == Block::ZERO,
+                    last_of_lane,
+                    "block {index}, p={lanes}"
+                );
+            }
+        }
     }
 
     #[test]

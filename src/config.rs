@@ -16,17 +16,18 @@ pub struct Variable {
 
 /// Every variable the Worker reads (README and SECURITY.md are written from this table).
 pub static VARIABLES: &[Variable] = &[
-    Variable { name: "ACTION_INVOCATION_ENDPOINT_SECRET", default: "(required secret)", meaning: "Bearer secret callers must send; compared in constant time" },
-    Variable { name: "ALLOW_UNAUTHENTICATED_ENDPOINT", default: "false", meaning: "true serves without a secret (local development only)" },
+    Variable { name: "ACTION_INVOCATION_ENDPOINT_SECRET", default: "(required secret)", meaning: "Bearer secret callers must send, at least 32 characters; compared in constant time" },
+    Variable { name: "DEVELOPMENT_MODE", default: "false", meaning: "true marks a local development deployment: only then are EMAIL_PROVIDER=log and ALLOW_UNAUTHENTICATED_ENDPOINT=true accepted" },
+    Variable { name: "ALLOW_UNAUTHENTICATED_ENDPOINT", default: "false", meaning: "true serves without a secret (needs DEVELOPMENT_MODE=true)" },
     Variable { name: "ACTION_BLOCKLIST", default: "(empty)", meaning: "comma-separated actions refused with 400 on POST / (POST /captcha serves every action)" },
     Variable { name: "ACTION_ALLOWLIST", default: "(empty = all)", meaning: "comma-separated actions, all others refused with 400 on POST / (not on /captcha)" },
     Variable { name: "SESSION_INACTIVITY_TIMEOUT_SECONDS", default: "2592000", meaning: "sessions unused this long are invalid" },
     Variable { name: "SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS", default: "60", meaning: "minimum interval between activity writes" },
     Variable { name: "SESSION_CACHE_EXPIRATION_SECONDS", default: "60", meaning: "KV cache TTL; 0 = no cache, otherwise at least 60" },
     Variable { name: "SESSION_EXPIRATION_SECONDS", default: "(unset = none)", meaning: "absolute session lifetime" },
-    Variable { name: "PASSWORD_HASH_ALGORITHMS", default: DEFAULT_USER_PASSWORD_ALGORITHM, meaning: "comma list of argon2id ids; the first hashes new passwords" },
-    Variable { name: "TEMPORARY_PASSWORD_HASH_ALGORITHM", default: DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, meaning: "argon2id id for reset temporary passwords" },
-    Variable { name: "MAX_CONCURRENT_PASSWORD_HASHING", default: "1", meaning: "hashes running at once per isolate" },
+    Variable { name: "PASSWORD_HASH_ALGORITHMS", default: DEFAULT_USER_PASSWORD_ALGORITHM, meaning: "comma list of argon2id ids (at most 96 MiB, t=10, p=16, 16..64-byte output); the first hashes new passwords and must reach OWASP's minimum" },
+    Variable { name: "TEMPORARY_PASSWORD_HASH_ALGORITHM", default: DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, meaning: "argon2id id for reset temporary passwords (same bounds and minimum)" },
+    Variable { name: "ALLOW_WEAK_PASSWORD_HASHING", default: "false", meaning: "true accepts algorithms below OWASP's minimum for new passwords (tests only)" },
     Variable { name: "USER_STORE", default: "d1", meaning: "d1 or user_server" },
     Variable { name: "USER_SERVER_URL", default: "(none)", meaning: "user server endpoint (unless a USER_SERVER service binding exists)" },
     Variable { name: "USER_SERVER_SECRET", default: "(none)", meaning: "bearer secret sent to the user server" },
@@ -47,6 +48,19 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "TURNSTILE_SECRET_KEY", default: "(none = /captcha disabled)", meaning: "Turnstile secret; enables POST /captcha" },
     Variable { name: "TURNSTILE_SITEVERIFY_URL", default: DEFAULT_TURNSTILE_SITEVERIFY_URL, meaning: "Turnstile siteverify endpoint" },
 ];
+
+/// The shortest accepted ACTION_INVOCATION_ENDPOINT_SECRET, in characters (e.g. 32 random
+/// bytes base64-encoded are 44).
+pub const MIN_ENDPOINT_SECRET_LENGTH: usize = 32;
+
+/// What a variable that no longer exists did, and why setting it is an error rather than ignored:
+/// a deployment that sets it expects a bound that no longer applies.
+const REMOVED_VARIABLES: &[(&str, &str)] = &[(
+    "MAX_CONCURRENT_PASSWORD_HASHING",
+    "was removed and bounds nothing: an isolate hashes synchronously, one password at a time \
+     whatever its value, and concurrent set-password requests on one entity hash once (the others \
+     answer internal_conflict). Delete the variable",
+)];
 
 pub const DEFAULT_TURNSTILE_SITEVERIFY_URL: &str =
     "https://challenges.cloudflare.com/turnstile/v0/siteverify";
@@ -116,13 +130,15 @@ pub struct IpRateLimit {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `None` only with `allow_unauthenticated_endpoint` (which needs development mode).
     pub endpoint_secret: Option<String>,
     pub allow_unauthenticated_endpoint: bool,
+    /// `DEVELOPMENT_MODE=true`: the deployment says it is local development.
+    pub development_mode: bool,
     pub action_filter: ActionFilter,
     pub session: SessionConfig,
     pub user_password_algorithms: Vec<Argon2id>,
     pub temporary_password_algorithm: Argon2id,
-    pub max_concurrent_password_hashing: usize,
     pub user_store: UserStoreConfig,
     pub email: EmailConfig,
     pub app_name: String,
@@ -209,11 +225,98 @@ fn boolean(
     }
 }
 
+/// URLs the Worker sends a secret to (a bearer token, an API key, the Turnstile secret in the body).
+pub const SECRET_BEARING_URLS: &[&str] = &[
+    "EMAIL_WEBHOOK_URL",
+    "USER_SERVER_URL",
+    "RESEND_API_URL",
+    "POSTMARK_API_URL",
+    "TURNSTILE_SITEVERIFY_URL",
+];
+
+/// A URL that carries a secret must be `https:`; plain `http:` is allowed only to a loopback host
+/// (`localhost`, `127.0.0.0/8`, `[::1]`) for local development and tests. The host is read the way
+/// the WHATWG URL parser reads it (userinfo before the last `@` skipped, `\` ends the authority),
+/// and any other spelling of a host is refused.
+fn require_https_unless_loopback(name: &'static str, url: &str) -> Result<(), ConfigError> {
+    let url = url.trim();
+    let scheme_end = url.find("://").unwrap_or(0);
+    let scheme = url[..scheme_end].to_ascii_lowercase();
+    if scheme == "https" && url.len() > "https://".len() {
+        return Ok(());
+    }
+    // The value is not echoed: a URL may itself hold a credential.
+    let refused = || {
+        error(
+            name,
+            "must be an https: URL because the Worker sends it a secret (http: is allowed only for \
+             localhost, 127.0.0.0/8 and [::1])",
+        )
+    };
+    if scheme != "http" {
+        return Err(refused());
+    }
+    let rest = &url[scheme_end + 3..];
+    let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
+    let host_and_port = authority.rsplit('@').next().unwrap_or("");
+    let host = if host_and_port.starts_with('[') {
+        &host_and_port[..host_and_port.find(']').map_or(0, |i| i + 1)]
+    } else {
+        host_and_port.split(':').next().unwrap_or("")
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
 impl Config {
     /// Reads every variable through `get` (empty strings count as unset).
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = move |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let get: &dyn Fn(&str) -> Option<String> = &get;
+
+        for (name, why) in REMOVED_VARIABLES {
+            if get(name).is_some() {
+                return Err(error(name, *why));
+            }
+        }
+        let development_mode = boolean(get, "DEVELOPMENT_MODE", false)?;
+        let allow_unauthenticated_endpoint = boolean(get, "ALLOW_UNAUTHENTICATED_ENDPOINT", false)?;
+        if allow_unauthenticated_endpoint && !development_mode {
+            return Err(error(
+                "ALLOW_UNAUTHENTICATED_ENDPOINT",
+                "true lets anyone who reaches the Worker call every action and is refused unless \
+                 DEVELOPMENT_MODE=true",
+            ));
+        }
+        let endpoint_secret = get("ACTION_INVOCATION_ENDPOINT_SECRET");
+        match &endpoint_secret {
+            None if !allow_unauthenticated_endpoint => {
+                return Err(error(
+                    "ACTION_INVOCATION_ENDPOINT_SECRET",
+                    "is not set (set it with `wrangler secret put`, or \
+                     ALLOW_UNAUTHENTICATED_ENDPOINT=true with DEVELOPMENT_MODE=true for local \
+                     development)",
+                ))
+            }
+            Some(secret) if secret.chars().count() < MIN_ENDPOINT_SECRET_LENGTH => {
+                return Err(error(
+                    "ACTION_INVOCATION_ENDPOINT_SECRET",
+                    format!(
+                        "is shorter than {MIN_ENDPOINT_SECRET_LENGTH} characters; use a random one \
+                         (e.g. `openssl rand -base64 32`)"
+                    ),
+                ))
+            }
+            _ => {}
+        }
 
         let blocklist = action_list(get, "ACTION_BLOCKLIST")?;
         let allowlist = action_list(get, "ACTION_ALLOWLIST")?;
@@ -271,8 +374,35 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_TEMPORARY_PASSWORD_ALGORITHM.to_string()),
         )
         .map_err(|e| error("TEMPORARY_PASSWORD_HASH_ALGORITHM", e))?;
-        let max_concurrent_password_hashing =
-            number_var(get, "MAX_CONCURRENT_PASSWORD_HASHING", 1, 1..=64, "1..64")?;
+        // The algorithms that hash new secrets must reach OWASP's minimum; the later entries of
+        // PASSWORD_HASH_ALGORITHMS only verify hashes made before, so they may be older settings.
+        if !boolean(get, "ALLOW_WEAK_PASSWORD_HASHING", false)? {
+            for (variable, algorithm) in [
+                ("PASSWORD_HASH_ALGORITHMS", &user_password_algorithms[0]),
+                (
+                    "TEMPORARY_PASSWORD_HASH_ALGORITHM",
+                    &temporary_password_algorithm,
+                ),
+            ] {
+                if !algorithm.meets_owasp_minimum() {
+                    return Err(error(
+                        variable,
+                        format!(
+                            "\"{}\" hashes new passwords below OWASP's minimum (19 MiB with t=2, \
+                             or 46 MiB t=1, 12 MiB t=3, 9 MiB t=4, 7 MiB t=5); raise it, or set \
+                             ALLOW_WEAK_PASSWORD_HASHING=true (tests only)",
+                            crate::ports::PasswordHashAlgorithm::id(algorithm)
+                        ),
+                    ));
+                }
+            }
+        }
+
+        for name in SECRET_BEARING_URLS {
+            if let Some(url) = get(name) {
+                require_https_unless_loopback(name, &url)?;
+            }
+        }
 
         let user_store = match get("USER_STORE").as_deref().unwrap_or("d1") {
             "d1" => UserStoreConfig::D1,
@@ -288,42 +418,48 @@ impl Config {
             }
         };
 
-        let email = match get("EMAIL_PROVIDER").as_deref() {
-            None => {
-                return Err(error(
+        let email =
+            match get("EMAIL_PROVIDER").as_deref() {
+                None => {
+                    return Err(error(
+                        "EMAIL_PROVIDER",
+                        "is required: log (development only), webhook, resend, postmark or service",
+                    ))
+                }
+                Some("log") if !development_mode => return Err(error(
                     "EMAIL_PROVIDER",
-                    "is required: log (development only), webhook, resend, postmark or service",
-                ))
-            }
-            Some("log") => EmailConfig::Log,
-            Some("webhook") => EmailConfig::Webhook {
-                url: required(get, "EMAIL_WEBHOOK_URL", "when EMAIL_PROVIDER=webhook")?,
-                secret: get("EMAIL_WEBHOOK_SECRET"),
-            },
-            Some("resend") => EmailConfig::Resend {
-                api_url: get("RESEND_API_URL")
-                    .unwrap_or_else(|| crate::adapters::email::DEFAULT_RESEND_API_URL.into()),
-                api_key: required(get, "RESEND_API_KEY", "when EMAIL_PROVIDER=resend")?,
-                from: required(get, "EMAIL_FROM", "when EMAIL_PROVIDER=resend")?,
-            },
-            Some("postmark") => EmailConfig::Postmark {
-                api_url: get("POSTMARK_API_URL")
-                    .unwrap_or_else(|| crate::adapters::email::DEFAULT_POSTMARK_API_URL.into()),
-                server_token: required(
-                    get,
-                    "POSTMARK_SERVER_TOKEN",
-                    "when EMAIL_PROVIDER=postmark",
-                )?,
-                from: required(get, "EMAIL_FROM", "when EMAIL_PROVIDER=postmark")?,
-            },
-            Some("service") => EmailConfig::Service,
-            Some(other) => {
-                return Err(error(
-                    "EMAIL_PROVIDER",
-                    format!("\"{other}\" is not log, webhook, resend, postmark or service"),
-                ))
-            }
-        };
+                    "log writes verification codes and temporary passwords to the Worker log and \
+                     is refused unless DEVELOPMENT_MODE=true",
+                )),
+                Some("log") => EmailConfig::Log,
+                Some("webhook") => EmailConfig::Webhook {
+                    url: required(get, "EMAIL_WEBHOOK_URL", "when EMAIL_PROVIDER=webhook")?,
+                    secret: get("EMAIL_WEBHOOK_SECRET"),
+                },
+                Some("resend") => EmailConfig::Resend {
+                    api_url: get("RESEND_API_URL")
+                        .unwrap_or_else(|| crate::adapters::email::DEFAULT_RESEND_API_URL.into()),
+                    api_key: required(get, "RESEND_API_KEY", "when EMAIL_PROVIDER=resend")?,
+                    from: required(get, "EMAIL_FROM", "when EMAIL_PROVIDER=resend")?,
+                },
+                Some("postmark") => EmailConfig::Postmark {
+                    api_url: get("POSTMARK_API_URL")
+                        .unwrap_or_else(|| crate::adapters::email::DEFAULT_POSTMARK_API_URL.into()),
+                    server_token: required(
+                        get,
+                        "POSTMARK_SERVER_TOKEN",
+                        "when EMAIL_PROVIDER=postmark",
+                    )?,
+                    from: required(get, "EMAIL_FROM", "when EMAIL_PROVIDER=postmark")?,
+                },
+                Some("service") => EmailConfig::Service,
+                Some(other) => {
+                    return Err(error(
+                        "EMAIL_PROVIDER",
+                        format!("\"{other}\" is not log, webhook, resend, postmark or service"),
+                    ))
+                }
+            };
 
         let pwned_passwords_url = if boolean(get, "PASSWORD_BREACH_CHECK", true)? {
             Some(
@@ -359,8 +495,9 @@ impl Config {
 
         Ok(Self {
             upstream_timeout_ms,
-            endpoint_secret: get("ACTION_INVOCATION_ENDPOINT_SECRET"),
-            allow_unauthenticated_endpoint: boolean(get, "ALLOW_UNAUTHENTICATED_ENDPOINT", false)?,
+            endpoint_secret,
+            allow_unauthenticated_endpoint,
+            development_mode,
             action_filter,
             session: SessionConfig {
                 inactivity_timeout: inactivity * 1000,
@@ -370,7 +507,6 @@ impl Config {
             },
             user_password_algorithms,
             temporary_password_algorithm,
-            max_concurrent_password_hashing,
             user_store,
             email,
             app_name: get("APP_NAME").unwrap_or_else(|| "Faroe".into()),
@@ -390,30 +526,48 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+    use crate::ports::PasswordHashAlgorithm;
     use std::collections::HashMap;
 
+    const SECRET: &str = "a-production-endpoint-secret-0123456789";
+
+    /// A production configuration (endpoint secret, webhook email) with `pairs` over it; an empty
+    /// value unsets a variable.
     fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut map: HashMap<String, String> = [
+            ("ACTION_INVOCATION_ENDPOINT_SECRET", SECRET),
+            ("EMAIL_PROVIDER", "webhook"),
+            ("EMAIL_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in pairs {
+            map.insert(k.to_string(), v.to_string());
+        }
         Config::from_vars(|name| map.get(name).cloned())
+    }
+
+    fn refused(pairs: &[(&str, &str)], variable: &str) -> ConfigError {
+        let e = parse(pairs).unwrap_err();
+        assert_eq!(e.variable, variable, "{pairs:?}: {e}");
+        assert!(e.to_string().contains(variable));
+        e
     }
 
     #[test]
     fn defaults() {
-        let c = parse(&[("EMAIL_PROVIDER", "log")]).unwrap();
+        let c = parse(&[]).unwrap();
         assert_eq!(c.session, SessionConfig::default());
-        assert_eq!(c.max_concurrent_password_hashing, 1);
         assert_eq!(c.user_store, UserStoreConfig::D1);
         assert!(!c.allow_unauthenticated_endpoint);
-        assert!(c.endpoint_secret.is_none());
+        assert!(!c.development_mode);
+        assert_eq!(c.endpoint_secret.as_deref(), Some(SECRET));
         assert_eq!(c.action_filter, ActionFilter::AllowAll);
         assert_eq!(
             c.pwned_passwords_url.as_deref(),
             Some("https://api.pwnedpasswords.com")
         );
-        use crate::ports::PasswordHashAlgorithm;
         assert_eq!(c.user_password_algorithms[0].id(), "argon2id.65536.3.1.32");
         assert_eq!(c.temporary_password_algorithm.id(), "argon2id.16384.3.1.32");
     }
@@ -421,98 +575,203 @@ mod tests {
     #[test]
     fn errors_name_the_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[], "EMAIL_PROVIDER"),
+            (&[("EMAIL_PROVIDER", "")], "EMAIL_PROVIDER"),
             (&[("EMAIL_PROVIDER", "smtp")], "EMAIL_PROVIDER"),
-            (&[("EMAIL_PROVIDER", "webhook")], "EMAIL_WEBHOOK_URL"),
+            (&[("EMAIL_WEBHOOK_URL", "")], "EMAIL_WEBHOOK_URL"),
             (&[("EMAIL_PROVIDER", "resend")], "RESEND_API_KEY"),
             (
-                &[
-                    ("EMAIL_PROVIDER", "log"),
-                    ("SESSION_CACHE_EXPIRATION_SECONDS", "30"),
-                ],
+                &[("SESSION_CACHE_EXPIRATION_SECONDS", "30")],
                 "SESSION_CACHE_EXPIRATION_SECONDS",
             ),
             (
-                &[
-                    ("EMAIL_PROVIDER", "log"),
-                    ("SESSION_INACTIVITY_TIMEOUT_SECONDS", "x"),
-                ],
+                &[("SESSION_INACTIVITY_TIMEOUT_SECONDS", "x")],
                 "SESSION_INACTIVITY_TIMEOUT_SECONDS",
             ),
             (
-                &[
-                    ("EMAIL_PROVIDER", "log"),
-                    ("SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS", "0"),
-                ],
+                &[("SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS", "0")],
                 "SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS",
             ),
             (
-                &[
-                    ("EMAIL_PROVIDER", "log"),
-                    ("PASSWORD_HASH_ALGORITHMS", "bcrypt"),
-                ],
+                &[("PASSWORD_HASH_ALGORITHMS", "bcrypt")],
                 "PASSWORD_HASH_ALGORITHMS",
             ),
             (
-                &[
-                    ("EMAIL_PROVIDER", "log"),
-                    ("TEMPORARY_PASSWORD_HASH_ALGORITHM", "argon2id.1"),
-                ],
+                &[("TEMPORARY_PASSWORD_HASH_ALGORITHM", "argon2id.1")],
                 "TEMPORARY_PASSWORD_HASH_ALGORITHM",
             ),
+            (&[("USER_STORE", "postgres")], "USER_STORE"),
             (
-                &[
-                    ("EMAIL_PROVIDER", "log"),
-                    ("MAX_CONCURRENT_PASSWORD_HASHING", "0"),
-                ],
-                "MAX_CONCURRENT_PASSWORD_HASHING",
-            ),
-            (
-                &[("EMAIL_PROVIDER", "log"), ("USER_STORE", "postgres")],
-                "USER_STORE",
-            ),
-            (
-                &[
-                    ("EMAIL_PROVIDER", "log"),
-                    ("ACTION_BLOCKLIST", "get_session,fly"),
-                ],
+                &[("ACTION_BLOCKLIST", "get_session,fly")],
                 "ACTION_BLOCKLIST",
             ),
             (
                 &[
-                    ("EMAIL_PROVIDER", "log"),
                     ("ACTION_BLOCKLIST", "get_session"),
                     ("ACTION_ALLOWLIST", "get_session"),
                 ],
                 "ACTION_ALLOWLIST",
             ),
             (
-                &[
-                    ("EMAIL_PROVIDER", "log"),
-                    ("PASSWORD_BREACH_CHECK", "maybe"),
-                ],
+                &[("PASSWORD_BREACH_CHECK", "maybe")],
                 "PASSWORD_BREACH_CHECK",
             ),
             (
-                &[
-                    ("EMAIL_PROVIDER", "log"),
-                    ("ALLOW_UNAUTHENTICATED_ENDPOINT", "yes"),
-                ],
+                &[("ALLOW_UNAUTHENTICATED_ENDPOINT", "yes")],
                 "ALLOW_UNAUTHENTICATED_ENDPOINT",
+            ),
+            (&[("DEVELOPMENT_MODE", "dev")], "DEVELOPMENT_MODE"),
+            (
+                &[("ALLOW_WEAK_PASSWORD_HASHING", "sure")],
+                "ALLOW_WEAK_PASSWORD_HASHING",
             ),
         ];
         for (vars, variable) in cases {
-            let e = parse(vars).unwrap_err();
-            assert_eq!(e.variable, *variable, "{vars:?}");
-            assert!(e.to_string().contains(variable));
+            refused(vars, variable);
         }
+    }
+
+    #[test]
+    fn the_log_email_provider_needs_development_mode() {
+        let e = refused(&[("EMAIL_PROVIDER", "log")], "EMAIL_PROVIDER");
+        assert!(e.problem.contains("DEVELOPMENT_MODE=true"), "{e}");
+        refused(
+            &[("EMAIL_PROVIDER", "log"), ("DEVELOPMENT_MODE", "false")],
+            "EMAIL_PROVIDER",
+        );
+        let c = parse(&[("EMAIL_PROVIDER", "log"), ("DEVELOPMENT_MODE", "true")]).unwrap();
+        assert_eq!(c.email, EmailConfig::Log);
+        assert!(c.development_mode);
+    }
+
+    #[test]
+    fn the_unauthenticated_endpoint_needs_development_mode() {
+        let open = [
+            ("ALLOW_UNAUTHENTICATED_ENDPOINT", "true"),
+            ("ACTION_INVOCATION_ENDPOINT_SECRET", ""),
+        ];
+        let e = refused(&open, "ALLOW_UNAUTHENTICATED_ENDPOINT");
+        assert!(e.problem.contains("DEVELOPMENT_MODE=true"), "{e}");
+        let c = parse(&[open[0], open[1], ("DEVELOPMENT_MODE", "true")]).unwrap();
+        assert!(c.allow_unauthenticated_endpoint && c.endpoint_secret.is_none());
+        // .dev.vars.example's combination.
+        parse(&[
+            open[0],
+            open[1],
+            ("DEVELOPMENT_MODE", "true"),
+            ("EMAIL_PROVIDER", "log"),
+            ("PASSWORD_BREACH_CHECK", "off"),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn the_endpoint_secret_is_required_and_at_least_32_characters() {
+        refused(
+            &[("ACTION_INVOCATION_ENDPOINT_SECRET", "")],
+            "ACTION_INVOCATION_ENDPOINT_SECRET",
+        );
+        let short = "x".repeat(MIN_ENDPOINT_SECRET_LENGTH - 1);
+        let e = refused(
+            &[("ACTION_INVOCATION_ENDPOINT_SECRET", &short)],
+            "ACTION_INVOCATION_ENDPOINT_SECRET",
+        );
+        assert!(e.problem.contains("32 characters"), "{e}");
+        assert!(!e.to_string().contains(&short), "the secret is not echoed");
+        // Development mode does not lower the bar for a secret that is set.
+        refused(
+            &[
+                ("ACTION_INVOCATION_ENDPOINT_SECRET", &short),
+                ("DEVELOPMENT_MODE", "true"),
+                ("ALLOW_UNAUTHENTICATED_ENDPOINT", "true"),
+            ],
+            "ACTION_INVOCATION_ENDPOINT_SECRET",
+        );
+        let exact = "x".repeat(MIN_ENDPOINT_SECRET_LENGTH);
+        parse(&[("ACTION_INVOCATION_ENDPOINT_SECRET", &exact)]).unwrap();
+    }
+
+    #[test]
+    fn max_concurrent_password_hashing_was_removed() {
+        for value in ["1", "4"] {
+            let e = refused(
+                &[("MAX_CONCURRENT_PASSWORD_HASHING", value)],
+                "MAX_CONCURRENT_PASSWORD_HASHING",
+            );
+            assert!(e.problem.contains("removed"), "{e}");
+        }
+        assert!(!VARIABLES
+            .iter()
+            .any(|v| v.name == "MAX_CONCURRENT_PASSWORD_HASHING"));
+    }
+
+    #[test]
+    fn argon2id_parameters_an_isolate_cannot_run_are_configuration_errors() {
+        for (variable, id) in [
+            ("PASSWORD_HASH_ALGORITHMS", "argon2id.131072.3.1.32"),
+            ("PASSWORD_HASH_ALGORITHMS", "argon2id.65536.1000000.1.32"),
+            (
+                "PASSWORD_HASH_ALGORITHMS",
+                "argon2id.65536.3.1.32,argon2id.1048576.3.1.32",
+            ),
+            ("PASSWORD_HASH_ALGORITHMS", "argon2id.65536.3.64.32"),
+            ("PASSWORD_HASH_ALGORITHMS", "argon2id.65536.3.1.1000000"),
+            (
+                "TEMPORARY_PASSWORD_HASH_ALGORITHM",
+                "argon2id.4194303.3.1.32",
+            ),
+            (
+                "TEMPORARY_PASSWORD_HASH_ALGORITHM",
+                "argon2id.16384.11.1.32",
+            ),
+        ] {
+            // Refused even where weak hashing is allowed: these are not weak, they are unrunnable.
+            refused(
+                &[(variable, id), ("ALLOW_WEAK_PASSWORD_HASHING", "true")],
+                variable,
+            );
+        }
+    }
+
+    #[test]
+    fn new_passwords_are_not_hashed_below_owasp_minimum_unless_allowed() {
+        let weak_user = [("PASSWORD_HASH_ALGORITHMS", "argon2id.1024.1.1.32")];
+        let e = refused(&weak_user, "PASSWORD_HASH_ALGORITHMS");
+        assert!(
+            e.problem.contains("ALLOW_WEAK_PASSWORD_HASHING=true"),
+            "{e}"
+        );
+        refused(
+            &[("PASSWORD_HASH_ALGORITHMS", "argon2id.19456.1.1.32")],
+            "PASSWORD_HASH_ALGORITHMS",
+        );
+        refused(
+            &[("TEMPORARY_PASSWORD_HASH_ALGORITHM", "argon2id.512.1.1.32")],
+            "TEMPORARY_PASSWORD_HASH_ALGORITHM",
+        );
+        refused(
+            &[weak_user[0], ("ALLOW_WEAK_PASSWORD_HASHING", "false")],
+            "PASSWORD_HASH_ALGORITHMS",
+        );
+        // Older algorithms listed after the first only verify: they may be weak.
+        let c = parse(&[(
+            "PASSWORD_HASH_ALGORITHMS",
+            "argon2id.19456.2.1.32,argon2id.1024.1.1.32",
+        )])
+        .unwrap();
+        assert_eq!(c.user_password_algorithms.len(), 2);
+        // The e2e harness's cheap algorithms, with the switch.
+        let c = parse(&[
+            weak_user[0],
+            ("TEMPORARY_PASSWORD_HASH_ALGORITHM", "argon2id.512.1.1.32"),
+            ("ALLOW_WEAK_PASSWORD_HASHING", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.user_password_algorithms[0].id(), "argon2id.1024.1.1.32");
     }
 
     #[test]
     fn lists_and_overrides() {
         let c = parse(&[
-            ("EMAIL_PROVIDER", "webhook"),
-            ("EMAIL_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
             ("ACTION_BLOCKLIST", " delete_all_sessions , get_session "),
             ("SESSION_CACHE_EXPIRATION_SECONDS", "0"),
             ("SESSION_EXPIRATION_SECONDS", "3600"),

@@ -427,7 +427,7 @@ impl Server {
                 self.verify_signup_email_address_verification_code(&a[0], &a[1])
                     .await
             }
-            "set_signup_password" => self.set_signup_password(&a[0], &a[1]).await,
+            "set_signup_password" => self.set_signup_password(inv, &a[0], &a[1]).await,
             "complete_signup" => self.complete_signup(inv, &a[0]).await,
             "create_signin" => self.create_signin(&a[0]).await,
             "get_signin" => self.get_signin(&a[0]).await,
@@ -472,7 +472,7 @@ impl Server {
                     .await
             }
             "set_user_password_update_new_password" => {
-                self.set_user_password_update_new_password(&a[0], &a[1], &a[2])
+                self.set_user_password_update_new_password(inv, &a[0], &a[1], &a[2])
                     .await
             }
             "complete_user_password_update" => {
@@ -494,7 +494,7 @@ impl Server {
                     .await
             }
             "set_user_password_reset_new_password" => {
-                self.set_user_password_reset_new_password(&a[0], &a[1])
+                self.set_user_password_reset_new_password(inv, &a[0], &a[1])
                     .await
             }
             "complete_user_password_reset" => self.complete_user_password_reset(inv, &a[0]).await,

@@ -6,6 +6,7 @@
 
 pub mod adapters;
 pub mod argon2id;
+pub mod client_address;
 pub mod config;
 pub mod crypto;
 pub mod encoding;

@@ -1,12 +1,10 @@
-//! Password rules and algorithms: the length rule, the breached-password range check, Argon2id with
-//! parameters named in its id, and the semaphore that bounds concurrent hashing (spec §8).
+//! Password rules and algorithms: the length rule, the breached-password range check, and Argon2id
+//! with parameters named in its id, bounded to what a Worker isolate can run (spec §8).
 
 use crate::ports::PasswordHashAlgorithm;
 use async_trait::async_trait;
 use sha1::{Digest, Sha1};
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
-use tokio::sync::Semaphore;
 
 /// Spec §8.1: between 10 and 100 Unicode code points inclusive; bytes do not matter.
 pub fn is_valid_password_length(password: &str) -> bool {
@@ -47,13 +45,59 @@ pub const DEFAULT_USER_PASSWORD_ALGORITHM: &str = "argon2id.65536.3.1.32";
 /// Default for temporary passwords: 16 MiB, 3 iterations, 1 lane, 32-byte output.
 pub const DEFAULT_TEMPORARY_PASSWORD_ALGORITHM: &str = "argon2id.16384.3.1.32";
 
+/// The most block memory an algorithm may use: 96 MiB. The Worker keeps one block buffer of the
+/// largest configured algorithm in wasm linear memory, next to about 1.3 MiB of other linear
+/// memory and the JS heap, against an isolate limit of 128 MB (122 MiB); 96 MiB leaves over
+/// 20 MiB for the rest. More is refused when the configuration is read, not by an isolate that
+/// runs out of memory at the first sign-in.
+pub const MAX_MEMORY_KIB: u32 = 96 * 1024;
+/// The most iterations: OWASP's equivalent settings stop at t=5, and beyond 10 passes more memory
+/// buys more than more time. 96 MiB at t=10 is about a second and a half of CPU in V8.
+pub const MAX_ITERATIONS: u32 = 10;
+/// The most lanes. Lanes run one after another in wasm (one thread), so they add no speed; 16
+/// still verifies hashes made elsewhere with a few lanes.
+pub const MAX_PARALLELISM: u32 = 16;
+/// Tag lengths in bytes: at least 128 bits (RFC 9106's shortest tags make collisions cheap), at
+/// most one BLAKE2b output.
+pub const OUTPUT_LENGTHS: std::ops::RangeInclusive<usize> = 16..=64;
+
+/// OWASP's minimum Argon2id settings (Password Storage Cheat Sheet), as (memory KiB, iterations)
+/// pairs that it rates as equally strong, one lane each: 46 MiB t=1, 19 MiB t=2, 12 MiB t=3,
+/// 9 MiB t=4, 7 MiB t=5.
+pub const OWASP_MINIMUMS: [(u32, u32); 5] =
+    [(47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5)];
+
 impl Argon2id {
+    /// Parameters within RFC 9106's bounds and this Worker's ([`MAX_MEMORY_KIB`],
+    /// [`MAX_ITERATIONS`], [`MAX_PARALLELISM`], [`OUTPUT_LENGTHS`]).
     pub fn new(
         memory_kib: u32,
         iterations: u32,
         parallelism: u32,
         output_len: usize,
     ) -> Result<Self, String> {
+        if memory_kib > MAX_MEMORY_KIB {
+            return Err(format!(
+                "argon2id memory {memory_kib} KiB is more than a Worker isolate can hold; at most {MAX_MEMORY_KIB} KiB (96 MiB)"
+            ));
+        }
+        if iterations > MAX_ITERATIONS {
+            return Err(format!(
+                "argon2id iterations {iterations} is more than {MAX_ITERATIONS}"
+            ));
+        }
+        if parallelism > MAX_PARALLELISM {
+            return Err(format!(
+                "argon2id parallelism {parallelism} is more than {MAX_PARALLELISM}"
+            ));
+        }
+        if !OUTPUT_LENGTHS.contains(&output_len) {
+            return Err(format!(
+                "argon2id output length {output_len} is not between {} and {} bytes",
+                OUTPUT_LENGTHS.start(),
+                OUTPUT_LENGTHS.end()
+            ));
+        }
         let params = argon2::Params::new(memory_kib, iterations, parallelism, Some(output_len))
             .map_err(|e| format!("invalid argon2id parameters: {e}"))?;
         let own_params =
@@ -100,6 +144,13 @@ impl Argon2id {
 
     pub fn memory_kib(&self) -> u32 {
         self.params.m_cost()
+    }
+
+    /// Whether the parameters reach one of [`OWASP_MINIMUMS`].
+    pub fn meets_owasp_minimum(&self) -> bool {
+        OWASP_MINIMUMS.iter().any(|&(memory_kib, iterations)| {
+            self.params.m_cost() >= memory_kib && self.params.t_cost() >= iterations
+        })
     }
 
     /// The parameters as the `argon2` crate takes them.
@@ -230,40 +281,6 @@ impl PasswordHashAlgorithm for Argon2id {
     }
 }
 
-/// Bounds how many password hashes run at once (spec §8.4): waiting callers queue in FIFO order,
-/// none fail. With synchronous hashing in one isolate it rarely waits; with offloaded hashing it
-/// keeps memory bounded.
-pub struct HashingLimiter {
-    semaphore: Semaphore,
-}
-
-impl HashingLimiter {
-    pub fn new(max_concurrent: usize) -> Self {
-        Self {
-            semaphore: Semaphore::new(max_concurrent),
-        }
-    }
-
-    pub async fn hash(
-        &self,
-        algorithm: &Rc<dyn PasswordHashAlgorithm>,
-        password: &str,
-        salt: &[u8],
-    ) -> Result<Vec<u8>, String> {
-        // The semaphore is never closed, so acquiring cannot fail.
-        let _permit = self
-            .semaphore
-            .acquire()
-            .await
-            .map_err(|_| "password hashing semaphore closed".to_string())?;
-        algorithm.hash(password, salt).await
-    }
-
-    pub fn available_permits(&self) -> usize {
-        self.semaphore.available_permits()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
@@ -307,6 +324,53 @@ mod tests {
         assert!(Argon2id::from_id("argon2id.x.3.1.32").is_err());
         assert!(Argon2id::from_id("argon2id.065536.3.1.32").is_err());
         assert!(Argon2id::from_id("argon2id.1.3.1.32").is_err());
+    }
+
+    #[test]
+    fn parameters_beyond_what_an_isolate_can_run_are_refused() {
+        assert!(Argon2id::from_id("argon2id.98304.10.16.64").is_ok());
+        assert!(Argon2id::from_id("argon2id.98304.3.1.16").is_ok());
+        for (id, named) in [
+            ("argon2id.98305.3.1.32", "memory"),
+            ("argon2id.4194304.3.1.32", "memory"),
+            ("argon2id.65536.11.1.32", "iterations"),
+            ("argon2id.65536.4294967295.1.32", "iterations"),
+            ("argon2id.65536.3.17.32", "parallelism"),
+            ("argon2id.65536.3.1.15", "output length"),
+            ("argon2id.65536.3.1.65", "output length"),
+            ("argon2id.65536.3.1.4294967295", "output length"),
+        ] {
+            let e = Argon2id::from_id(id).unwrap_err();
+            assert!(e.contains(named), "{id}: {e}");
+        }
+    }
+
+    #[test]
+    fn owasp_minimum_is_any_of_its_equivalent_settings() {
+        let meets = |id: &str| Argon2id::from_id(id).unwrap().meets_owasp_minimum();
+        for id in [
+            DEFAULT_USER_PASSWORD_ALGORITHM,
+            DEFAULT_TEMPORARY_PASSWORD_ALGORITHM,
+            "argon2id.47104.1.1.32",
+            "argon2id.19456.2.1.32",
+            "argon2id.12288.3.1.32",
+            "argon2id.9216.4.1.32",
+            "argon2id.7168.5.1.32",
+            "argon2id.7168.10.1.32",
+        ] {
+            assert!(meets(id), "{id}");
+        }
+        for id in [
+            "argon2id.47103.1.1.32",
+            "argon2id.19455.2.1.32",
+            "argon2id.19456.1.1.32",
+            "argon2id.12287.3.1.32",
+            "argon2id.9215.4.1.32",
+            "argon2id.7167.10.1.32",
+            "argon2id.1024.1.1.32",
+        ] {
+            assert!(!meets(id), "{id}");
+        }
     }
 
     #[test]

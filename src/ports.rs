@@ -170,8 +170,8 @@ pub trait UserStore {
 
 /// A password hashing function with its parameters baked into `id` (spec §8.4).
 ///
-/// Async so an adapter may offload hashing (to another Worker, say); the server bounds concurrent
-/// calls with its hashing semaphore.
+/// Async so an adapter may offload hashing (to another Worker, say). The set-password actions hash
+/// at most once at a time per entity (a lease in rate-limit storage, see `flows`).
 #[async_trait(?Send)]
 pub trait PasswordHashAlgorithm {
     fn id(&self) -> &str;

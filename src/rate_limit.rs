@@ -1,4 +1,5 @@
-//! Token buckets (spec §7): four buckets, one algorithm, its 8-bit arithmetic quirks kept on purpose.
+//! Token buckets (spec §7): four buckets, one algorithm, its 8-bit arithmetic quirks kept on purpose;
+//! plus faroe-worker's mailbox bucket, which the spec does not have.
 
 use crate::crypto;
 use crate::ports::{Millis, RateLimitStorage, StorageError};
@@ -8,7 +9,8 @@ pub const MAX_TOKENS: u8 = 5;
 
 const MINUTE: Millis = 60_000;
 
-/// The four buckets of spec §7.1, with their rate-limit-storage key prefix and refill interval.
+/// The four buckets of spec §7.1 and faroe-worker's mailbox bucket, with their rate-limit-storage
+/// key prefix and refill interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
     /// Per user id; consumed by the four password-verifying actions.
@@ -19,6 +21,9 @@ pub enum Bucket {
     VerifyEmailCode,
     /// Per user id; consumed by temporary-password verification, checked before resets.
     VerifyTemporaryPassword,
+    /// Not in the spec: per normalized mailbox ([`mailbox`]), consumed right after `SendEmail`
+    /// so that no spelling of one address gets more than five code emails per window.
+    Mailbox,
 }
 
 /// A bucket's shape: storage key prefix, capacity and refill interval.
@@ -57,13 +62,15 @@ impl Bucket {
             Bucket::SendEmail => "aaab.",
             Bucket::VerifyEmailCode => "aaac.",
             Bucket::VerifyTemporaryPassword => "aaad.",
+            // Outside the spec's `aaa?.` range, so it can never meet one of its keys.
+            Bucket::Mailbox => "mailbox.",
         }
     }
 
     /// Refill interval: one token per interval.
     pub fn interval(self) -> Millis {
         match self {
-            Bucket::SendEmail => 30 * MINUTE,
+            Bucket::SendEmail | Bucket::Mailbox => 30 * MINUTE,
             _ => MINUTE,
         }
     }
@@ -71,6 +78,21 @@ impl Bucket {
     /// The rate-limit-storage key of this bucket for `subject` (user id or email address).
     pub fn key(self, subject: &str) -> String {
         self.spec().key(subject)
+    }
+}
+
+/// The mailbox an email address delivers to, as the key of the mailbox bucket: the address
+/// lower-cased (the spec's addresses are ASCII, §8.2) with a `+tag` cut from the local part.
+/// Both only merge spellings, so a mistake can only make the limit stricter, never looser:
+/// mail providers ignore case in practice, and most deliver `name+tag@` to `name@`.
+pub fn mailbox(email_address: &str) -> String {
+    let lower = email_address.to_ascii_lowercase();
+    let Some((local, domain)) = lower.rsplit_once('@') else {
+        return lower;
+    };
+    match local.find('+') {
+        Some(plus) if plus > 0 => format!("{}@{domain}", &local[..plus]),
+        _ => lower,
     }
 }
 

@@ -1,7 +1,6 @@
-//! The server value: ports, session configuration, password algorithms and the hashing limiter,
-//! built once and shared by every request.
+//! The server value: ports, session configuration and password algorithms, built once and shared
+//! by every request.
 
-use crate::password::HashingLimiter;
 use crate::ports::{
     ActionErrorLogger, Cache, Clock, EmailAddressChecker, EmailSender, MainStorage, Millis,
     PasswordHashAlgorithm, PasswordStrengthChecker, RateLimitStorage, UserStore,
@@ -50,14 +49,12 @@ pub struct Ports {
     pub password_strength_checker: Rc<dyn PasswordStrengthChecker>,
 }
 
-/// Password algorithms and the hashing concurrency bound (spec §8.4).
+/// Password algorithms (spec §8.4).
 #[derive(Clone)]
 pub struct PasswordConfig {
     /// Non-empty; the first hashes every new password, the stored id selects the verifier.
     pub user_password_algorithms: Vec<Rc<dyn PasswordHashAlgorithm>>,
     pub temporary_password_algorithm: Rc<dyn PasswordHashAlgorithm>,
-    /// At least 1. Callers beyond it wait their turn.
-    pub max_concurrent_password_hashing: usize,
 }
 
 /// A Faroe server: resolve requests with [`Server::resolve`](crate::endpoint).
@@ -66,7 +63,6 @@ pub struct Server {
     pub(crate) session_config: SessionConfig,
     pub(crate) user_password_algorithms: Vec<Rc<dyn PasswordHashAlgorithm>>,
     pub(crate) temporary_password_algorithm: Rc<dyn PasswordHashAlgorithm>,
-    pub(crate) hashing: HashingLimiter,
 }
 
 impl Server {
@@ -91,15 +87,11 @@ impl Server {
         if passwords.user_password_algorithms.is_empty() {
             return Err("at least one user password hash algorithm is required".into());
         }
-        if passwords.max_concurrent_password_hashing == 0 {
-            return Err("max concurrent password hashing must be at least 1".into());
-        }
         Ok(Self {
             ports,
             session_config,
             user_password_algorithms: passwords.user_password_algorithms,
             temporary_password_algorithm: passwords.temporary_password_algorithm,
-            hashing: HashingLimiter::new(passwords.max_concurrent_password_hashing),
         })
     }
 

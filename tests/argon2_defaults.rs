@@ -48,7 +48,6 @@ fn signup_signin_and_reset_on_the_default_argon2id_parameters() {
         PasswordConfig {
             user_password_algorithms: vec![user_algorithm as Rc<dyn PasswordHashAlgorithm>],
             temporary_password_algorithm: temporary_algorithm,
-            max_concurrent_password_hashing: 1,
         },
     )
     .unwrap();

@@ -11,7 +11,7 @@ use common::*;
 use async_trait::async_trait;
 use faroe_worker::adapters::memory::{MemoryRateLimitStorage, Op, Sha256TestAlgorithm};
 use faroe_worker::ports::{Millis, PasswordHashAlgorithm, RateLimitStorage, StorageError};
-use faroe_worker::rate_limit::{check, consume, Bucket, Decision, RateLimitError};
+use faroe_worker::rate_limit::{check, consume, mailbox, Bucket, Decision, RateLimitError};
 use faroe_worker::{PasswordConfig, Ports, Server};
 use futures::executor::block_on;
 use serde_json::json;
@@ -589,7 +589,6 @@ fn counting_harness() -> (Harness, Rc<Cell<usize>>) {
                 calls: calls.clone(),
             })],
             temporary_password_algorithm: Rc::new(Sha256TestAlgorithm::new("test-t")),
-            max_concurrent_password_hashing: 2,
         },
     )
     .unwrap();
@@ -641,4 +640,179 @@ fn s75_add_already_exists_on_first_attempt_is_conflict() {
         json!({ "signin_token": token, "password": U1_PASSWORD }),
     );
     assert_eq!(hashes.get(), 1);
+}
+
+// ---------------------------------------------------------------- mailbox bucket (not in the spec)
+
+#[test]
+fn mailbox_lower_cases_and_cuts_the_plus_tag() {
+    assert_eq!(
+        mailbox("Ada.Lovelace@Example.COM"),
+        "ada.lovelace@example.com"
+    );
+    assert_eq!(mailbox("ada+news@example.com"), "ada@example.com");
+    assert_eq!(mailbox("ADA+a+b@EXAMPLE.com"), "ada@example.com");
+    // A local part that is only a tag stays whole: there is no name to cut it from.
+    assert_eq!(mailbox("+tag@example.com"), "+tag@example.com");
+    assert_eq!(mailbox("a@b"), "a@b");
+    assert_eq!(Bucket::Mailbox.key("a@b"), "mailbox.a@b");
+    assert_eq!(Bucket::Mailbox.interval(), 30 * MINUTE);
+    assert_eq!(Bucket::Mailbox.spec().max, 5);
+}
+
+const SPELLINGS: [&str; 8] = [
+    "mia@example.com",
+    "Mia@example.com",
+    "MIA@example.com",
+    "mia@Example.com",
+    "mIa@EXAMPLE.COM",
+    "MiA@example.Com",
+    "miA@exAmple.com",
+    "MIA@EXAMPLE.COM",
+];
+
+fn code_emails_to_mailbox(h: &Harness, mailbox_address: &str) -> usize {
+    h.email
+        .sent()
+        .iter()
+        .filter(|m| m.email_address.to_ascii_lowercase() == mailbox_address)
+        .count()
+}
+
+#[test]
+fn eight_spellings_of_one_address_get_five_signup_codes() {
+    let h = Harness::new();
+    let mut outcomes = Vec::new();
+    for spelling in SPELLINGS {
+        let result = h.call("create_signup", json!({ "email_address": spelling }));
+        outcomes.push(result["error_code"].as_str().unwrap_or("ok").to_string());
+    }
+    assert_eq!(
+        outcomes,
+        [
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "rate_limited",
+            "rate_limited",
+            "rate_limited"
+        ]
+    );
+    assert_eq!(code_emails_to_mailbox(&h, "mia@example.com"), 5);
+    assert_eq!(h.bucket_count("mailbox.mia@example.com"), Some(0));
+    // Each spelling keeps its own exact-string bucket too (spec §7.1), untouched by the others.
+    assert_eq!(h.bucket_count("aaab.mia@example.com"), Some(4));
+    assert_eq!(h.bucket_count("aaab.MIA@EXAMPLE.COM"), Some(4));
+    // Another mailbox is unaffected.
+    h.ok(
+        "create_signup",
+        json!({ "email_address": "Noah@example.com" }),
+    );
+    // The mailbox bucket refills like the send-email bucket: one token per 30 minutes.
+    h.at(1800);
+    h.ok(
+        "create_signup",
+        json!({ "email_address": "MIA@example.com" }),
+    );
+    h.err_unlogged(
+        "create_signup",
+        json!({ "email_address": "mia@EXAMPLE.com" }),
+        "rate_limited",
+    );
+}
+
+#[test]
+fn resends_and_plus_tags_share_the_mailbox_bucket() {
+    let h = Harness::new();
+    let (token, _) = h.create_signup("mia+one@example.com");
+    for _ in 0..2 {
+        h.ok(
+            "send_signup_email_address_verification_code",
+            json!({ "signup_token": token }),
+        );
+    }
+    h.ok(
+        "create_signup",
+        json!({ "email_address": "Mia+two@example.com" }),
+    );
+    h.ok(
+        "create_signup",
+        json!({ "email_address": "MIA@example.com" }),
+    );
+    // Five code emails went to mia@example.com's mailbox; the sixth is refused by every path.
+    h.err_unlogged(
+        "send_signup_email_address_verification_code",
+        json!({ "signup_token": token }),
+        "rate_limited",
+    );
+    h.err_unlogged(
+        "create_signup",
+        json!({ "email_address": "mia@example.com" }),
+        "rate_limited",
+    );
+    assert_eq!(h.email.sent().len(), 5);
+}
+
+#[test]
+fn password_reset_and_email_update_count_against_the_mailbox() {
+    let h = Harness::new();
+    let session = h.signin_u1();
+    for _ in 0..3 {
+        h.ok(
+            "create_user_password_reset",
+            json!({ "user_email_address": "user1@example.com" }),
+        );
+    }
+    let update = h.ok(
+        "create_user_email_address_update",
+        json!({ "session_token": session, "new_email_address": "NEW1@example.com" }),
+    );
+    let update_token = update["user_email_address_update_token"].as_str().unwrap();
+    assert_eq!(h.bucket_count("mailbox.new1@example.com"), Some(4));
+    assert_eq!(h.bucket_count("mailbox.user1@example.com"), Some(2));
+    for _ in 0..4 {
+        h.ok(
+            "send_user_email_address_update_email_address_verification_code",
+            json!({ "session_token": session, "user_email_address_update_token": update_token }),
+        );
+    }
+    h.err_unlogged(
+        "create_user_email_address_update",
+        json!({ "session_token": session, "new_email_address": "new1@example.com" }),
+        "rate_limited",
+    );
+    // The reset's mailbox has two tokens left, whatever the argument's spelling of it.
+    h.ok(
+        "create_user_password_reset",
+        json!({ "user_email_address": "user1@example.com" }),
+    );
+    assert_eq!(h.bucket_count("mailbox.user1@example.com"), Some(1));
+}
+
+#[test]
+fn mailbox_bucket_failures_map_like_the_send_email_bucket() {
+    let h = Harness::new();
+    h.rate
+        .instrumentation
+        .fail_next(Op::Add, "mailbox.", StorageError::AlreadyExists);
+    h.err_unlogged(
+        "create_signup",
+        json!({ "email_address": "mia@example.com" }),
+        "internal_conflict",
+    );
+    h.rate.instrumentation.fail_next(
+        Op::Get,
+        "mailbox.",
+        StorageError::Failed("rate storage down".into()),
+    );
+    h.err_internal(
+        "create_signup",
+        json!({ "email_address": "mia@example.com" }),
+    );
+    assert!(
+        h.email.sent().is_empty(),
+        "no code email without both tokens"
+    );
 }

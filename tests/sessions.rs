@@ -176,7 +176,8 @@ fn s41_activity_check_interval() {
 
     let gets = h.main.instrumentation.count(Op::Get, "aaaa.");
     h.ok("get_session", args(&s));
-    assert_eq!(h.main.instrumentation.count(Op::Get, "aaaa."), gets + 1);
+    // The main path's read, and the re-read after the cache fill (prompt revocation, issue #11).
+    assert_eq!(h.main.instrumentation.count(Op::Get, "aaaa."), gets + 2);
     assert_eq!(h.main.instrumentation.count(Op::Update, "aaaa."), 1);
     assert!(h.cache.contains(&k), "re-cached by the main path");
 }
@@ -419,7 +420,8 @@ fn s49_expired_cached_copy_on_session_and_user_validation() {
     let values = h.ok("create_user_password_update", args(&s));
     assert!(values["user_password_update_token"].is_string());
     assert_eq!(h.cache.instrumentation.count(Op::Delete, &k), 1);
-    assert_eq!(h.main.instrumentation.count(Op::Get, &k), 1);
+    // The main path's read and the re-read after its cache fill (prompt revocation).
+    assert_eq!(h.main.instrumentation.count(Op::Get, &k), 2);
     assert!(h.main.contains(&k));
     assert!(h.cache.contains(&k), "re-cached by the main path");
     assert_eq!(h.main.instrumentation.count(Op::Update, &k), 0);
@@ -632,4 +634,136 @@ fn session_only_cache_hit_skips_the_user_store() {
     h.ok("delete_all_sessions", args(&s));
     assert_eq!(h.users.calls_to("get_user").len(), 1);
     assert!(h.main.instrumentation.operations().is_empty());
+}
+
+// ---------------------------------------------------------------- prompt revocation (issue #11, item 7)
+
+fn action_body(action: &str, token: &str) -> String {
+    json!({ "action": action, "arguments": args(token) }).to_string()
+}
+
+fn result_of(output: Result<String, faroe_worker::RequestError>) -> Value {
+    serde_json::from_str(&output.expect("not a request error")).expect("result is JSON")
+}
+
+/// A `get_session` that misses the cache reads the session, then waits on a slow user store;
+/// `action` (which revokes the session) runs to completion meanwhile; then the first request's
+/// cache fill lands. Returns both results.
+fn race_cache_fill_with(h: &Harness, action: &str, token: &str) -> (Value, Value) {
+    use faroe_worker::ports::Cache;
+    let k = key(token);
+    futures::executor::block_on(h.cache.delete(&k)).unwrap(); // a miss, as on another Worker
+    h.cache.instrumentation.clear_log();
+    let pause = h.users.pause_next("get_user");
+    let slow_body = action_body("get_session", token);
+    let slow = h.server.resolve(slow_body.as_bytes());
+    let revoke = async {
+        let body = action_body(action, token);
+        let result = h.server.resolve(body.as_bytes()).await;
+        assert!(pause.reached(), "get_session is held in the user store");
+        pause.release();
+        result
+    };
+    let (slow, revoke) = futures::executor::block_on(futures::future::join(slow, revoke));
+    (result_of(slow), result_of(revoke))
+}
+
+#[test]
+fn delete_session_racing_a_cache_fill_stays_revoked() {
+    let h = Harness::new();
+    let s = h.signin_u1();
+    let k = key(&s);
+    let (slow, revoked) = race_cache_fill_with(&h, "delete_session", &s);
+    assert_eq!(revoked["ok"], json!(true), "{revoked}");
+    // The slow validation read the session before it was deleted: it may still answer ok.
+    assert_eq!(slow["ok"], json!(true), "{slow}");
+    assert!(!h.main.contains(&k));
+    // Its cache fill came after the revocation's cache delete; the re-read found the session
+    // gone and deleted the key again.
+    assert_eq!(
+        h.cache.instrumentation.count(Op::Set, &k),
+        2,
+        "both requests filled the cache"
+    );
+    assert!(!h.cache.contains(&k), "the revoked session is not cached");
+    h.err_unlogged("get_session", args(&s), "invalid_session_token");
+    // Not even through the session-only variant's cache shortcut, at any time before the TTL.
+    h.at(59);
+    h.err_unlogged("get_session", args(&s), "invalid_session_token");
+}
+
+#[test]
+fn main_path_invalidation_racing_a_cache_fill_stays_revoked() {
+    // A user disabled while a slow get_session is held: a second request's main path deletes
+    // the session; the held request's fill must not bring it back.
+    let h = Harness::new();
+    let s = h.signin_u1();
+    let other = h.signin("user1@example.com", U1_PASSWORD);
+    use faroe_worker::ports::Cache;
+    futures::executor::block_on(h.cache.delete(&key(&s))).unwrap();
+    let pause = h.users.pause_next("get_user");
+    let slow_body = action_body("get_session", &s);
+    let slow = h.server.resolve(slow_body.as_bytes());
+    let invalidate = async {
+        h.users.modify("u1", |u| u.disabled_counter += 1);
+        // Session-and-user validation on a miss takes the main path, which deletes the session.
+        let result = h
+            .server
+            .resolve(action_body("create_user_deletion", &s).as_bytes())
+            .await;
+        pause.release();
+        result
+    };
+    let (_, invalidated) = futures::executor::block_on(futures::future::join(slow, invalidate));
+    assert_eq!(
+        result_of(invalidated)["error_code"],
+        json!("invalid_session_token")
+    );
+    assert!(!h.main.contains(&key(&s)));
+    assert!(!h.cache.contains(&key(&s)));
+    h.err_unlogged("get_session", args(&s), "invalid_session_token");
+    assert!(
+        h.cache.contains(&key(&other)),
+        "other sessions keep their cached copy"
+    );
+}
+
+#[test]
+fn cache_fill_without_a_race_keeps_the_cached_copy() {
+    // The re-read after a fill finds the session: the copy stays and the next call is a hit.
+    let h = Harness::with_session(config(30 * 86400, 600, 0, 60));
+    let s = h.signin_u1();
+    let k = key(&s);
+    h.at(61); // the creation's cached copy has expired
+    h.main.instrumentation.clear_log();
+    h.ok("get_session", args(&s));
+    assert!(h.cache.contains(&k));
+    let gets = h.main.instrumentation.count(Op::Get, &k);
+    h.ok("get_session", args(&s));
+    assert_eq!(h.main.instrumentation.count(Op::Get, &k), gets, "cache hit");
+}
+
+#[test]
+fn failed_re_read_after_a_fill_drops_the_cached_copy() {
+    let h = Harness::with_session(config(30 * 86400, 600, 0, 60));
+    let s = h.signin_u1();
+    let k = key(&s);
+    h.at(61);
+    // Fail the second main-storage Get of the session: the re-read after the fill.
+    let main = h.main.clone();
+    let mut gets = 0;
+    h.main.instrumentation.set_hook(move |op, key| {
+        if op == Op::Get && key.starts_with("aaaa.") {
+            gets += 1;
+            if gets == 2 {
+                main.instrumentation
+                    .fail_next(Op::Get, "aaaa.", StorageError::Failed("io".into()));
+            }
+        }
+    });
+    h.ok("get_session", args(&s));
+    h.main.instrumentation.clear_hook();
+    assert!(!h.cache.contains(&k), "not known to be live: not cached");
+    assert!(h.main.contains(&k));
+    h.ok("get_session", args(&s));
 }

@@ -19,6 +19,7 @@ use std::rc::Rc;
 const E: &str = "new@example.com";
 const SEND: &str = "aaab.new@example.com";
 const VERIFY: &str = "aaac.new@example.com";
+const MAILBOX: &str = "mailbox.new@example.com";
 
 fn id_of(token: &str) -> String {
     token.split('.').next().unwrap().to_string()
@@ -162,8 +163,11 @@ fn s9_create_signup_model_email_and_storage() {
     assert_eq!(h.main.expires_at(&key), Some(T0 + 20 * MINUTE));
     assert_eq!(h.bucket_count(SEND), Some(4));
     assert!(!h.rate.contains(VERIFY));
-    assert_eq!(h.rate.keys(), vec![SEND.to_string()]);
+    // The spec's send-email bucket, plus faroe-worker's mailbox bucket (issue #11 item 3).
+    assert_eq!(h.rate.keys(), vec![SEND.to_string(), MAILBOX.to_string()]);
     assert_eq!(h.rate.expires_at(SEND), Some(T0 + 30 * MINUTE));
+    assert_eq!(h.bucket_count(MAILBOX), Some(4));
+    assert_eq!(h.rate.expires_at(MAILBOX), Some(T0 + 30 * MINUTE));
     assert_eq!(h.users.calls_to("get_user_by_email_address").len(), 1);
     assert!(h.users.calls_to("create_user").is_empty());
     assert!(h.logger.entries().is_empty());
@@ -1157,10 +1161,18 @@ fn appendix_b_create_signup_rate_limited_and_validation_codes() {
         json!({ "email_address": E }),
         "rate_limited",
     );
-    // The bucket is per exact address string.
-    h.ok(
+    // The spec's bucket is per exact address string, but faroe-worker's mailbox bucket (issue
+    // #11 item 3) refuses another spelling of the same mailbox, after the spec's bucket took
+    // its token; another mailbox is unaffected.
+    h.err_unlogged(
         "create_signup",
         json!({ "email_address": "NEW@example.com" }),
+        "rate_limited",
+    );
+    assert_eq!(h.bucket_count("aaab.NEW@example.com"), Some(4));
+    h.ok(
+        "create_signup",
+        json!({ "email_address": "new2@example.com" }),
     );
 }
 

@@ -128,8 +128,13 @@ fn argon2id_compressions_match_each_other_and_the_argon2_crate() {
             );
         }
     }
-    // And through `Argon2id::hash_sync` (kept buffer, grown and reused over a dirty one).
-    for &(m, t, p, len) in cases.iter().rev() {
+    // And through `Argon2id::hash_sync` (kept buffer, grown and reused over a dirty one), for
+    // the cases within the Worker's parameter bounds.
+    for &(m, t, p, len) in cases
+        .iter()
+        .rev()
+        .filter(|case| faroe_worker::password::OUTPUT_LENGTHS.contains(&case.3))
+    {
         let algorithm = Argon2id::from_id(&format!("argon2id.{m}.{t}.{p}.{len}")).unwrap();
         assert_eq!(
             algorithm
@@ -137,6 +142,103 @@ fn argon2id_compressions_match_each_other_and_the_argon2_crate() {
                 .unwrap(),
             argon2_crate(m, t, p, len, b"password", b"somesaltsomesalt")
         );
+    }
+}
+
+/// The argon2 crate with a secret K and associated data X.
+#[allow(clippy::too_many_arguments)]
+fn argon2_crate_keyed(
+    m: u32,
+    t: u32,
+    p: u32,
+    len: usize,
+    password: &[u8],
+    salt: &[u8],
+    secret: &[u8],
+    data: &[u8],
+) -> Vec<u8> {
+    let params = argon2::ParamsBuilder::new()
+        .m_cost(m)
+        .t_cost(t)
+        .p_cost(p)
+        .output_len(len)
+        .data(argon2::AssociatedData::new(data).unwrap())
+        .build()
+        .unwrap();
+    let mut out = vec![0u8; len];
+    argon2::Argon2::new_with_secret(
+        secret,
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params,
+    )
+    .unwrap()
+    .hash_password_into(password, salt, &mut out)
+    .unwrap();
+    out
+}
+
+/// xorshift64*: a fixed-seed generator, so a failing case can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform enough in `low..=high` for test inputs.
+    fn range(&mut self, low: usize, high: usize) -> usize {
+        low + (self.next() % (high - low + 1) as u64) as usize
+    }
+    fn bytes(&mut self, low: usize, high: usize) -> Vec<u8> {
+        let len = self.range(low, high);
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+#[wasm_bindgen_test]
+fn argon2id_matches_the_argon2_crate_on_random_inputs_with_each_compression() {
+    // tests/argon2id_differential.rs runs here too, on simd128 only; this checks each compression:
+    // random cost parameters, output lengths, password, salt, secret K and associated data X,
+    // over a reused, dirty and oversized block buffer.
+    let mut rng = Rng(0x5eed_a2a2_1d00_2026);
+    let mut memory = vec![Block::default(); 8 * 4 + 300 + 8];
+    for case in 0..48 {
+        let p = rng.range(1, 4) as u32;
+        let m = 8 * p + rng.range(0, 300) as u32;
+        let t = rng.range(1, 4) as u32;
+        let len = rng.range(4, 200);
+        let password = rng.bytes(0, 128);
+        let salt = rng.bytes(8, 64);
+        let secret = rng.bytes(0, 64);
+        let data = rng.bytes(0, 32);
+        let expected = argon2_crate_keyed(m, t, p, len, &password, &salt, &secret, &data);
+        let params = ours::Params::new(m, t, p, len).unwrap();
+        for compression in compressions() {
+            let mut out = vec![0u8; len];
+            ours::hash_into_with(
+                &params,
+                &password,
+                &salt,
+                &secret,
+                &data,
+                &mut out,
+                &mut memory,
+                compression,
+            )
+            .unwrap();
+            assert_eq!(
+                out,
+                expected,
+                "case {case} {compression:?}: m={m} t={t} p={p} len={len} |P|={} |S|={} |K|={} |X|={}",
+                password.len(),
+                salt.len(),
+                secret.len(),
+                data.len()
+            );
+        }
     }
 }
 
@@ -176,7 +278,6 @@ async fn resolver_runs_a_signup_and_signin_on_in_memory_ports() {
         PasswordConfig {
             user_password_algorithms: vec![algorithm.clone() as Rc<dyn PasswordHashAlgorithm>],
             temporary_password_algorithm: algorithm,
-            max_concurrent_password_hashing: 1,
         },
     )
     .unwrap();

@@ -19,7 +19,24 @@ export declare class EndpointError extends Error {
   readonly reason: string;
 }
 
-export interface ServiceBindingEndpointClientOptions {
+/** faroe-worker's header for the end user's address (honoured only from a caller with the secret). */
+export declare const CLIENT_ADDRESS_HEADER: "X-Faroe-Client-Address";
+/** The header that carries a Turnstile token to `POST /captcha`. */
+export declare const CAPTCHA_TOKEN_HEADER: "X-Captcha-Token";
+
+/** Per-request context: who the end user is, and their Turnstile token. */
+export interface RequestContext {
+  /**
+   * The end user's IP address (IPv4 or IPv6, e.g. your Worker's own `CF-Connecting-IP`), sent as
+   * `X-Faroe-Client-Address` for faroe-worker's per-IP limit and Turnstile. The endpoint honours
+   * it only with the bearer secret and answers 400 to a malformed one.
+   */
+  clientAddress?: string | null;
+  /** A Turnstile token: the request goes to `/captcha` with `X-Captcha-Token`. */
+  captchaToken?: string | null;
+}
+
+export interface ServiceBindingEndpointClientOptions extends RequestContext {
   /** Sent as `Authorization: Bearer <secret>`; omit when the endpoint runs unauthenticated. */
   secret?: string | null;
   /** Request URL; a service binding only uses its path. Default `https://faroe-worker.internal/`. */
@@ -32,11 +49,13 @@ export declare class ServiceBindingEndpointClient implements ActionInvocationEnd
   readonly fetcher: RequestFetcher;
   readonly url: string;
   readonly secret: string | null;
+  /** A copy of this client with `context` in place of its own (one per end-user request). */
+  forRequest(context: RequestContext): ServiceBindingEndpointClient;
   /** Resolves with the body of a 200 answer; rejects with `EndpointError` on any other status. */
   sendActionInvocationEndpointRequest(body: string): Promise<string>;
 }
 
-export interface HttpsEndpointClientOptions {
+export interface HttpsEndpointClientOptions extends RequestContext {
   /** Replaces `globalThis.fetch` (tests, custom agents). */
   fetch?: (request: Request) => Promise<Response>;
   /** Abort the request after this many milliseconds; 0 disables. Default 30000. */
@@ -52,6 +71,8 @@ export declare class HttpsEndpointClient implements ActionInvocationEndpointClie
   readonly url: string;
   readonly secret: string | null;
   readonly timeout: number;
+  /** A copy of this client with `context` in place of its own (one per end-user request). */
+  forRequest(context: RequestContext): HttpsEndpointClient;
   /** Resolves with the body of a 200 answer; rejects with `EndpointError` on any other status. */
   sendActionInvocationEndpointRequest(body: string): Promise<string>;
 }

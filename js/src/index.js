@@ -24,13 +24,41 @@ const MAX_REASON_LENGTH = 1000;
 
 const DEFAULT_SERVICE_URL = "https://faroe-worker.internal/";
 
-function buildRequest(url, secret, body, signal) {
+/** The header that names the end user's address; faroe-worker honours it only with the secret. */
+export const CLIENT_ADDRESS_HEADER = "X-Faroe-Client-Address";
+/** The header that carries a Turnstile token to `POST /captcha`. */
+export const CAPTCHA_TOKEN_HEADER = "X-Captcha-Token";
+
+/**
+ * The per-request context of a client: the end user's address and a Turnstile token, each a
+ * non-empty string or absent. Anything else is a `TypeError` (an address is checked by the
+ * endpoint, which refuses a malformed one with 400).
+ */
+function checkContext(options, who) {
+  const context = {};
+  for (const name of ["clientAddress", "captchaToken"]) {
+    const value = options[name];
+    if (value === undefined || value === null || value === "") continue;
+    if (typeof value !== "string") throw new TypeError(`${who}: ${name} must be a string, null or undefined`);
+    context[name] = value;
+  }
+  return context;
+}
+
+/** A Turnstile token sends the request to `/captcha` of the same origin instead of `/`. */
+function endpointUrl(url, context) {
+  return context.captchaToken ? new URL("/captcha", url).href : url;
+}
+
+function buildRequest(url, secret, context, body, signal) {
   if (typeof body !== "string") {
     throw new TypeError("sendActionInvocationEndpointRequest: body must be a string");
   }
   const headers = new Headers({ "Content-Type": "application/json" });
   if (secret) headers.set("Authorization", `Bearer ${secret}`);
-  return new Request(url, { method: "POST", headers, body, ...(signal ? { signal } : {}) });
+  if (context.clientAddress) headers.set(CLIENT_ADDRESS_HEADER, context.clientAddress);
+  if (context.captchaToken) headers.set(CAPTCHA_TOKEN_HEADER, context.captchaToken);
+  return new Request(endpointUrl(url, context), { method: "POST", headers, body, ...(signal ? { signal } : {}) });
 }
 
 async function readResult(response) {
@@ -56,7 +84,7 @@ function checkSecret(secret, who) {
 export class ServiceBindingEndpointClient {
   /**
    * @param {{ fetch(request: Request): Promise<Response> }} fetcher
-   * @param {{ secret?: string | null, url?: string | URL }} [options]
+   * @param {{ secret?: string | null, url?: string | URL, clientAddress?: string | null, captchaToken?: string | null }} [options]
    */
   constructor(fetcher, options = {}) {
     if (!fetcher || typeof fetcher.fetch !== "function") {
@@ -65,6 +93,16 @@ export class ServiceBindingEndpointClient {
     this.fetcher = fetcher;
     this.url = new URL(options.url ?? DEFAULT_SERVICE_URL).href;
     this.secret = checkSecret(options.secret, "ServiceBindingEndpointClient");
+    this.context = checkContext(options, "ServiceBindingEndpointClient");
+  }
+
+  /**
+   * A copy of this client for one end-user request: `clientAddress` (the user's IP, e.g. the
+   * app's own `CF-Connecting-IP`) and `captchaToken` replace this client's.
+   * @param {{ clientAddress?: string | null, captchaToken?: string | null }} context
+   */
+  forRequest(context) {
+    return new ServiceBindingEndpointClient(this.fetcher, { secret: this.secret, url: this.url, ...checkContext(context ?? {}, "forRequest") });
   }
 
   /**
@@ -72,7 +110,7 @@ export class ServiceBindingEndpointClient {
    * @returns {Promise<string>}
    */
   async sendActionInvocationEndpointRequest(body) {
-    const request = buildRequest(this.url, this.secret, body);
+    const request = buildRequest(this.url, this.secret, this.context, body);
     // Called as a method: a service binding's fetch needs its receiver.
     const response = await this.fetcher.fetch(request);
     return readResult(response);
@@ -89,7 +127,7 @@ export class HttpsEndpointClient {
   /**
    * @param {string | URL} url
    * @param {string | null} secret
-   * @param {{ fetch?: (request: Request) => Promise<Response>, timeout?: number }} [options]
+   * @param {{ fetch?: (request: Request) => Promise<Response>, timeout?: number, clientAddress?: string | null, captchaToken?: string | null }} [options]
    */
   constructor(url, secret, options = {}) {
     const parsed = new URL(url);
@@ -104,6 +142,17 @@ export class HttpsEndpointClient {
       throw new TypeError("HttpsEndpointClient: timeout must be a non-negative number of milliseconds");
     }
     this.timeout = timeout;
+    this.context = checkContext(options, "HttpsEndpointClient");
+  }
+
+  /**
+   * A copy of this client for one end-user request (see ServiceBindingEndpointClient#forRequest).
+   * @param {{ clientAddress?: string | null, captchaToken?: string | null }} context
+   */
+  forRequest(context) {
+    return new HttpsEndpointClient(this.url, this.secret, {
+      fetch: this.fetch, timeout: this.timeout, ...checkContext(context ?? {}, "forRequest"),
+    });
   }
 
   /**
@@ -112,7 +161,7 @@ export class HttpsEndpointClient {
    */
   async sendActionInvocationEndpointRequest(body) {
     const signal = this.timeout > 0 ? AbortSignal.timeout(this.timeout) : undefined;
-    const request = buildRequest(this.url, this.secret, body, signal);
+    const request = buildRequest(this.url, this.secret, this.context, body, signal);
     const response = await this.fetch(request);
     return readResult(response);
   }

@@ -26,6 +26,9 @@ const TOKEN = /[a-km-np-z2-9]{24}\.[a-km-np-z2-9]{24}/;
 
 const run = Date.now().toString(36);
 const USER = { email: `ada-${run}@example.com`, newEmail: `ada.lovelace-${run}@example.com` };
+/** The one answer to every sign-in failure that depends on whether the account exists. */
+const SIGNIN_FAILED =
+  "That email address and password do not match an account. After several failed attempts, wait a few minutes before trying again.";
 const PASSWORDS = {
   first: "correct horse battery 1",
   changed: "second staple tango 22",
@@ -245,16 +248,20 @@ test("sign-up: email → code from the email → password, then the account page
   await shot(page, "07-account-after-signup");
 
   // Tokens only in HttpOnly + Secure + SameSite=Lax cookies: invisible to scripts and pages.
+  // Chromium keeps the `__Host-` cookies on http://localhost (a secure context).
   const cookies = await page.context().cookies(app.url);
-  const session = cookies.find((c) => c.name === "fw_session");
+  const session = cookies.find((c) => c.name === "__Host-fw_session");
   assert.ok(session, "no session cookie");
   assert.match(session.value, new RegExp(`^${TOKEN.source}$`));
+  assert.deepEqual(cookies.map((c) => c.name).sort(), ["__Host-fw_csrf", "__Host-fw_email", "__Host-fw_session"]);
   for (const c of cookies) {
+    assert.equal(c.path, "/", `${c.name} path`);
+    assert.equal(c.domain, "localhost", `${c.name} is host-only`);
     assert.equal(c.httpOnly, true, `${c.name} not HttpOnly`);
     assert.equal(c.secure, true, `${c.name} not Secure`);
     assert.equal(c.sameSite, "Lax", `${c.name} not SameSite=Lax`);
   }
-  assert.ok(!cookies.some((c) => c.name === "fw_signup"), "signup cookie left behind");
+  assert.ok(!cookies.some((c) => c.name === "__Host-fw_signup"), "signup cookie left behind");
   assert.equal(await page.evaluate(() => document.cookie), "");
   assert.ok(!(await page.content()).includes(session.value), "session token in the page");
 });
@@ -264,7 +271,7 @@ test("sign-out, then sign-in", T, async () => {
   await submit(page, "Sign out");
   assert.equal(pathOf(page), "/");
   assert.equal(await noticeText(page), "You have been signed out.");
-  assert.ok(!(await page.context().cookies(app.url)).some((c) => c.name === "fw_session"));
+  assert.ok(!(await page.context().cookies(app.url)).some((c) => c.name === "__Host-fw_session"));
   await shot(page, "08-signed-out");
 
   await page.goto(`${app.url}/signin`);
@@ -381,7 +388,7 @@ test("sign out everywhere ends the other device's session too", T, async () => {
   await phone.goto(`${app.url}/account`);
   assert.equal(pathOf(phone), "/signin");
   assert.equal(await noticeText(phone), "Your session has ended. Please sign in again.");
-  assert.ok(!(await phone.context().cookies(app.url)).some((c) => c.name === "fw_session"));
+  assert.ok(!(await phone.context().cookies(app.url)).some((c) => c.name === "__Host-fw_session"));
   await shot(phone, "23-other-device-signed-out");
 });
 
@@ -395,33 +402,91 @@ test("account deletion with the current password", T, async () => {
   await submit(page, "Delete my account");
   assert.equal(pathOf(page), "/");
   assert.equal(await noticeText(page), "Your account has been deleted.");
-  assert.deepEqual((await page.context().cookies(app.url)).map((c) => c.name), ["fw_csrf"]);
+  assert.deepEqual((await page.context().cookies(app.url)).map((c) => c.name), ["__Host-fw_csrf"]);
   await shot(page, "25-account-deleted");
 
   await signIn(page, USER.newEmail, PASSWORDS.reset);
   assert.equal(pathOf(page), "/signin");
-  assert.equal(await errorText(page), "No account uses that email address.");
+  assert.equal(await errorText(page), SIGNIN_FAILED, "a deleted account looks like a wrong password");
   await shot(page, "26-signin-after-deletion");
 });
 
-test("sign-in errors: incorrect password, then rate limited", T, async () => {
+test("sign-in errors reveal nothing: unknown address, wrong password and the per-account limit look alike", T, async () => {
   const page = await (await newContext()).newPage();
   const email = `grace-${run}@example.com`;
   await signUp(page, email, PASSWORDS.first);
   await submit(page, "Sign out");
+  const unknown = await signIn(page, `nobody-${run}@example.com`, "some password 1");
+  assert.equal(unknown.status(), 400);
+  assert.equal(await errorText(page), SIGNIN_FAILED);
+  // The page as served, with the typed address and the CSRF token blanked.
+  const served = async (response) => (await response.text()).replace(/value="[^"]*"/g, 'value=""');
+  const unknownPage = await served(unknown);
   // The verify-user-password bucket holds 5 attempts per user.
   for (let i = 1; i <= 5; i++) {
     const response = await signIn(page, email, `wrong password ${i}`);
     assert.equal(response.status(), 400);
-    assert.equal(await errorText(page), "That password is not correct.");
-    if (i === 1) await shot(page, "27-signin-incorrect-password");
+    assert.equal(await errorText(page), SIGNIN_FAILED);
+    if (i === 1) {
+      await shot(page, "27-signin-incorrect-password");
+      // The whole page matches the unknown address's, apart from the address typed and the CSRF token.
+      assert.equal(await served(response), unknownPage);
+    }
   }
+  // Limited after 5 attempts: the same answer (a different one would tell that the account exists).
   const limited = await signIn(page, email, PASSWORDS.first);
-  assert.equal(limited.status(), 429);
-  assert.equal(await errorText(page), "Too many attempts. Please wait a few minutes and try again.");
+  assert.equal(limited.status(), 400);
+  assert.equal(await errorText(page), SIGNIN_FAILED);
   assert.equal(await page.getByLabel("Email address").inputValue(), email);
   await shot(page, "28-signin-rate-limited");
   await page.context().close();
+});
+
+test("sign out everywhere else, after a password change and after a reset: the other device is signed out, this one stays", T, async () => {
+  const email = `hopper-${run}@example.com`;
+  const desk = await (await newContext()).newPage();
+  const tablet = await (await newContext()).newPage();
+  await signUp(desk, email, PASSWORDS.first);
+  await signIn(tablet, email, PASSWORDS.first);
+  assert.equal(pathOf(tablet), "/account");
+  const deskSession = await desk.locator("#session-id").textContent();
+
+  await desk.goto(`${app.url}/account/password`);
+  await desk.getByLabel("Current password").fill(PASSWORDS.first);
+  await desk.getByLabel("New password").fill(PASSWORDS.changed);
+  await desk.getByLabel("Sign out everywhere else").check();
+  await shot(desk, "29-password-change-sign-out-others");
+  await submit(desk, "Change password");
+  assert.equal(pathOf(desk), "/account");
+  assert.match(await noticeText(desk), /You are still signed in here; every other device has been signed out/);
+  assert.notEqual(await desk.locator("#session-id").textContent(), deskSession, "this browser has a fresh session");
+  await shot(desk, "30-password-changed-others-signed-out");
+
+  await tablet.goto(`${app.url}/account`);
+  assert.equal(pathOf(tablet), "/signin");
+  assert.equal(await noticeText(tablet), "Your session has ended. Please sign in again.");
+  await desk.goto(`${app.url}/account`);
+  assert.equal(pathOf(desk), "/account", "this browser is still signed in");
+
+  // The reset form offers the same, from a signed-out device.
+  await tablet.goto(`${app.url}/reset`);
+  await tablet.getByLabel("Email address").fill(email);
+  await submit(tablet, "Send temporary password");
+  const temporary = lastEmail("user_password_reset_temporary_password", email).data.temporary_password;
+  await tablet.getByLabel("Temporary password").fill(temporary);
+  await tablet.getByLabel("New password").fill(PASSWORDS.reset);
+  await tablet.getByLabel("Sign out everywhere else").check();
+  await submit(tablet, "Reset password");
+  assert.equal(pathOf(tablet), "/account");
+  assert.match(await noticeText(tablet), /reset and you are signed in here; every other device has been signed out/);
+  await shot(tablet, "31-password-reset-others-signed-out");
+
+  await desk.goto(`${app.url}/account`);
+  assert.equal(pathOf(desk), "/signin", "the desk's session ended with the reset");
+  await tablet.goto(`${app.url}/account`);
+  assert.equal(pathOf(tablet), "/account");
+  await desk.context().close();
+  await tablet.context().close();
 });
 
 test("no token, code or temporary password ever appeared in a URL", () => {

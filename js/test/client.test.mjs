@@ -239,6 +239,64 @@ describe("HttpsEndpointClient", () => {
   });
 });
 
+describe("per-request context: clientAddress and captchaToken", () => {
+  test("ServiceBindingEndpointClient sends X-Faroe-Client-Address, and /captcha with X-Captcha-Token", async () => {
+    const fetcher = simpleFetcher();
+    const plain = new ServiceBindingEndpointClient(fetcher, { secret: "s3cret" });
+    await plain.sendActionInvocationEndpointRequest("{}");
+    assert.equal(fetcher.seen[0].clientAddress, null, "no address unless given");
+    const forUser = plain.forRequest({ clientAddress: "2001:db8::7" });
+    await forUser.sendActionInvocationEndpointRequest("{}");
+    assert.equal(fetcher.seen[1].clientAddress, "2001:db8::7");
+    assert.equal(fetcher.seen[1].authorization, "Bearer s3cret");
+    assert.equal(new URL(fetcher.seen[1].url).pathname, "/");
+    const captcha = plain.forRequest({ clientAddress: "192.0.2.1", captchaToken: "turnstile-token" });
+    await captcha.sendActionInvocationEndpointRequest("{}");
+    assert.equal(fetcher.seen[2].url, "https://faroe-worker.internal/captcha");
+    assert.equal(fetcher.seen[2].captchaToken, "turnstile-token");
+    assert.equal(fetcher.seen[2].clientAddress, "192.0.2.1");
+    // forRequest returns a copy; the original client is unchanged.
+    await plain.sendActionInvocationEndpointRequest("{}");
+    assert.equal(fetcher.seen[3].clientAddress, null);
+    assert.equal(new URL(fetcher.seen[3].url).pathname, "/");
+  });
+
+  test("the constructor takes the context too, and @faroe/client carries it", async () => {
+    const fetcher = simpleFetcher(200, SESSION_RESULT);
+    const faroe = new Client(new ServiceBindingEndpointClient(fetcher, { clientAddress: "203.0.113.5", captchaToken: "t" }));
+    assert.equal((await faroe.getSession("a.b")).ok, true);
+    assert.equal(fetcher.seen[0].clientAddress, "203.0.113.5");
+    assert.equal(fetcher.seen[0].captchaToken, "t");
+    assert.equal(new URL(fetcher.seen[0].url).pathname, "/captcha");
+  });
+
+  test("HttpsEndpointClient sends the context to /captcha of the same origin", async () => {
+    let seen;
+    const client = new HttpsEndpointClient("https://auth.example.com/", "s3cret", {
+      fetch: async (request) => { seen = request; return new Response(RESULT); },
+      timeout: 1234,
+    });
+    const copy = client.forRequest({ clientAddress: "198.51.100.4", captchaToken: "tok" });
+    assert.equal(copy.timeout, 1234);
+    await copy.sendActionInvocationEndpointRequest("{}");
+    assert.equal(seen.url, "https://auth.example.com/captcha");
+    assert.equal(seen.headers.get("x-faroe-client-address"), "198.51.100.4");
+    assert.equal(seen.headers.get("x-captcha-token"), "tok");
+    assert.equal(seen.headers.get("authorization"), "Bearer s3cret");
+    await client.sendActionInvocationEndpointRequest("{}");
+    assert.equal(seen.url, "https://auth.example.com/");
+    assert.equal(seen.headers.get("x-faroe-client-address"), null);
+  });
+
+  test("empty values are absent; non-strings are a TypeError", () => {
+    const fetcher = simpleFetcher();
+    assert.deepEqual(new ServiceBindingEndpointClient(fetcher, { clientAddress: "", captchaToken: null }).context, {});
+    assert.throws(() => new ServiceBindingEndpointClient(fetcher, { clientAddress: 17 }), TypeError);
+    assert.throws(() => new HttpsEndpointClient("https://a.example/", null, { captchaToken: {} }), TypeError);
+    assert.throws(() => new ServiceBindingEndpointClient(fetcher).forRequest({ clientAddress: ["1.2.3.4"] }), TypeError);
+  });
+});
+
 /** A recording fetcher answering every request with `status` and `body`. */
 function simpleFetcher(status = 200, body = RESULT) {
   const seen = [];
@@ -250,6 +308,8 @@ function simpleFetcher(status = 200, body = RESULT) {
         url: request.url,
         contentType: request.headers.get("content-type"),
         authorization: request.headers.get("authorization"),
+        clientAddress: request.headers.get("x-faroe-client-address"),
+        captchaToken: request.headers.get("x-captcha-token"),
         body: await request.text(),
       });
       return new Response(body, { status });

@@ -171,6 +171,8 @@ async function startWorker(dir, vars) {
   const env = wranglerEnv();
   await execFile(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", config], { cwd: root, env });
   const allVars = {
+    // The unauthenticated endpoint needs development mode (the bench Worker is never deployed).
+    DEVELOPMENT_MODE: "true",
     ALLOW_UNAUTHENTICATED_ENDPOINT: "true",
     PASSWORD_BREACH_CHECK: "off",
     ...vars,
@@ -273,7 +275,8 @@ async function workerdHash(url, { fresh = false, counts = {} } = {}) {
 
 /**
  * Peak linear memory while password hashes at the default 64 MiB run through the real flow:
- * several set_signup_password requests at once (MAX_CONCURRENT_PASSWORD_HASHING=1 queues them).
+ * several set_signup_password requests at once, on separate signups (an isolate hashes one at a
+ * time; concurrent requests on one signup would hash only once).
  */
 async function workerdHashingMemory(url, sink, concurrent = 4) {
   const before = await memoryBytes(url);
@@ -549,7 +552,7 @@ function table(r) {
   row("Node, same order, buffer grown on demand (no plan)", mem(m.small_first), "", "< 128 MB", verdict(m.small_first.peak_bytes < limit));
   row("Node, same order, fresh block buffer per hash (before the kept buffer)", mem(m.small_first_fresh));
   const hm = r.workerd.hashing_memory;
-  row(`workerd, one 16 MiB hash, then ${hm.concurrent} concurrent \`set_signup_password\` at 64 MiB, MAX_CONCURRENT_PASSWORD_HASHING=1`, `${mib(hm.after_bytes)} (from ${mib(hm.before_bytes)}); ${f1(hm.wall_ms)} ms for all`, "", "< 128 MB", verdict(hm.after_bytes < limit));
+  row(`workerd, one 16 MiB hash, then ${hm.concurrent} concurrent \`set_signup_password\` at 64 MiB (separate signups)`, `${mib(hm.after_bytes)} (from ${mib(hm.before_bytes)}); ${f1(hm.wall_ms)} ms for all`, "", "< 128 MB", verdict(hm.after_bytes < limit));
 
   const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...rows.map((r) => r[i].length), ["figure", "value", "ratio", "target", "result"][i].length));
   const line = (cells) => "| " + cells.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";

@@ -3,6 +3,10 @@
 
 use async_trait::async_trait;
 
+/// The largest response body any upstream may send (1 MiB). The biggest legitimate answer, a
+/// Pwned Passwords range, is about 40 KB; anything past the cap is refused, not truncated.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     pub method: &'static str,
@@ -46,7 +50,8 @@ pub struct HttpResponse {
     pub body: String,
 }
 
-/// Sends one request. `Err` is a transport failure; any status is `Ok`.
+/// Sends one request. `Err` is a transport failure, a timeout (covering headers and body), a body
+/// over `MAX_RESPONSE_BYTES` or a refused redirect (any 3xx); any other status is `Ok`.
 #[async_trait(?Send)]
 pub trait HttpClient {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, String>;

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// A storage operation, for fault injection, hooks and the operation log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -419,6 +419,45 @@ impl Cache for NoCache {
 /// Called before a user-store method runs, with the method name; may change the store.
 pub type UserStoreHook = Box<dyn FnMut(&'static str)>;
 
+/// A user-store answer held until the test releases it (see [`MemoryUserStore::pause_next`]): a
+/// slow user store, to widen a race window deterministically.
+#[derive(Clone, Default)]
+pub struct Pause(Rc<PauseState>);
+
+#[derive(Default)]
+struct PauseState {
+    reached: Cell<bool>,
+    released: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Pause {
+    /// Whether the paused call has started (and is waiting).
+    pub fn reached(&self) -> bool {
+        self.0.reached.get()
+    }
+
+    /// Lets the paused call go on.
+    pub fn release(&self) {
+        self.0.released.set(true);
+        if let Some(waker) = self.0.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Future for Pause {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.released.get() {
+            Poll::Ready(())
+        } else {
+            *self.0.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
 /// A recorded user-store call: method name and its arguments (bytes as hex).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserStoreCall {
@@ -434,6 +473,7 @@ pub struct MemoryUserStore {
     faults: RefCell<VecDeque<(&'static str, UserStoreError)>>,
     hook: RefCell<Option<UserStoreHook>>,
     yielding: Cell<bool>,
+    pauses: RefCell<VecDeque<(&'static str, Pause)>>,
 }
 
 impl MemoryUserStore {
@@ -498,6 +538,31 @@ impl MemoryUserStore {
 
     pub fn set_yielding(&self, yielding: bool) {
         self.yielding.set(yielding);
+    }
+
+    /// The answer of the next `get_user` or `get_user_by_email_address` call (`method`) is held
+    /// until the returned [`Pause`] is released (once): the user is read at once, the caller
+    /// sees it late, as from a slow user server.
+    pub fn pause_next(&self, method: &'static str) -> Pause {
+        let pause = Pause::default();
+        self.pauses.borrow_mut().push_back((method, pause.clone()));
+        pause
+    }
+
+    /// Holds an answer of `method` if a pause is armed for it.
+    async fn answer<T>(&self, method: &'static str, answer: T) -> T {
+        let paused = {
+            let mut pauses = self.pauses.borrow_mut();
+            let position = pauses.iter().position(|(m, _)| *m == method);
+            position
+                .and_then(|i| pauses.remove(i))
+                .map(|(_, pause)| pause)
+        };
+        if let Some(pause) = paused {
+            pause.0.reached.set(true);
+            pause.await;
+        }
+        answer
     }
 
     async fn before(&self, method: &'static str, args: Vec<String>) -> Result<(), UserStoreError> {
@@ -566,18 +631,21 @@ impl UserStore for MemoryUserStore {
 
     async fn get_user(&self, user_id: &str) -> Result<User, UserStoreError> {
         self.before("get_user", vec![user_id.to_string()]).await?;
-        self.user(user_id).ok_or(UserStoreError::UserNotFound)
+        let user = self.user(user_id).ok_or(UserStoreError::UserNotFound);
+        self.answer("get_user", user).await
     }
 
     async fn get_user_by_email_address(&self, email_address: &str) -> Result<User, UserStoreError> {
         self.before("get_user_by_email_address", vec![email_address.to_string()])
             .await?;
-        self.users
+        let user = self
+            .users
             .borrow()
             .values()
             .find(|u| u.email_address == email_address)
             .cloned()
-            .ok_or(UserStoreError::UserNotFound)
+            .ok_or(UserStoreError::UserNotFound);
+        self.answer("get_user_by_email_address", user).await
     }
 
     async fn update_user_email_address(

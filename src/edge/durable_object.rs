@@ -3,6 +3,10 @@
 //! with synchronous SQL and no `await` between read and write (atomic under the input gate).
 //! An alarm deletes entries past their expiry hint.
 //!
+//! An object exists only while it holds an entry: reads of an absent key write nothing (no table,
+//! no row, no alarm), and the delete or expiry that removes the last entry ends with
+//! `deleteAll()`, which also drops the alarm. Lifecycle and figures: `docs/storage.md`.
+//!
 //! Worker ⇄ object messages are binary sequences (the same encoding as stored records):
 //! request `[op, key, value, expires_at, counter, entry_id]`, response `[status, value, counter,
 //! entry_id]`.
@@ -101,6 +105,11 @@ impl StoreResponse {
 }
 
 /// The SQL side shared by both object classes. Each object holds the one key it is named after.
+///
+/// The table exists only while the object holds an entry: it is created by the first write, and
+/// an object whose last entry goes is emptied with `deleteAll()` (see [`After::Vanish`]). Reads
+/// of an object that was never written look the table up in `sqlite_master` (a read) and answer
+/// not-found, so a read writes nothing: no table, no row, no alarm.
 struct EntryTable<'a> {
     sql: &'a SqlStorage,
 }
@@ -111,9 +120,43 @@ struct Row {
     entry_id: String,
 }
 
+/// What the object does after an operation, once its synchronous SQL is done.
+#[derive(Debug, PartialEq, Eq)]
+enum After {
+    Nothing,
+    /// A write with this expiry hint: make sure the alarm fires by then.
+    ScheduleExpiry(Millis),
+    /// The table is empty: `deleteAll()`, so the object stops existing (no table, no alarm).
+    Vanish,
+}
+
+/// Reads a cursor to the end (nothing else may happen while one is open across an await).
+fn all_rows(
+    sql: &SqlStorage,
+    query: &str,
+    bindings: Vec<SqlStorageValue>,
+) -> Result<Vec<Vec<SqlStorageValue>>> {
+    let bindings = if bindings.is_empty() {
+        None
+    } else {
+        Some(bindings)
+    };
+    sql.exec(query, bindings)?.raw().collect::<Result<Vec<_>>>()
+}
+
 impl EntryTable<'_> {
-    fn create(sql: &SqlStorage) -> Result<()> {
-        sql.exec(
+    /// Whether the entry table exists: a read of the schema, never a write.
+    fn exists(&self) -> Result<bool> {
+        let rows = all_rows(
+            self.sql,
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entry'",
+            Vec::new(),
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    fn create(&self) -> Result<()> {
+        self.sql.exec(
             "CREATE TABLE IF NOT EXISTS entry (key TEXT PRIMARY KEY, value BLOB NOT NULL, \
              counter INTEGER NOT NULL, entry_id TEXT NOT NULL, expires_at INTEGER NOT NULL)",
             None,
@@ -121,13 +164,16 @@ impl EntryTable<'_> {
         Ok(())
     }
 
+    fn is_empty(&self) -> Result<bool> {
+        Ok(all_rows(self.sql, "SELECT 1 FROM entry LIMIT 1", Vec::new())?.is_empty())
+    }
+
     fn get(&self, key: &str) -> Result<Option<Row>> {
-        let cursor = self.sql.exec(
+        let rows = all_rows(
+            self.sql,
             "SELECT value, counter, entry_id FROM entry WHERE key = ?",
             vec![key.into()],
         )?;
-        // Read the cursor to the end before anything else happens.
-        let rows: Vec<_> = cursor.raw().collect::<Result<Vec<_>>>()?;
         let Some(row) = rows.into_iter().next() else {
             return Ok(None);
         };
@@ -154,6 +200,7 @@ impl EntryTable<'_> {
         }))
     }
 
+    /// Writes the entry, creating the table on the object's first write.
     fn put(
         &self,
         key: &str,
@@ -162,6 +209,7 @@ impl EntryTable<'_> {
         entry_id: &str,
         expires_at: Millis,
     ) -> Result<()> {
+        self.create()?;
         self.sql.exec(
             "INSERT INTO entry (key, value, counter, entry_id, expires_at) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT(key) DO UPDATE SET value = excluded.value, counter = excluded.counter, \
@@ -184,24 +232,32 @@ impl EntryTable<'_> {
     }
 
     /// Runs one operation. Synchronous from read to write: nothing can interleave.
-    fn apply(&self, request: StoreRequest) -> Result<StoreResponse> {
-        let current = self.get(&request.key)?;
+    fn apply(&self, request: StoreRequest) -> Result<(StoreResponse, After)> {
+        let exists = self.exists()?;
+        let current = if exists {
+            self.get(&request.key)?
+        } else {
+            None
+        };
         let matches = |row: &Row, check_entry_id: bool| {
             row.counter == request.counter && (!check_entry_id || row.entry_id == request.entry_id)
         };
-        Ok(match (request.op.as_str(), current) {
-            ("get", Some(row)) => StoreResponse {
-                status: OK.into(),
-                value: row.value,
-                counter: row.counter,
-                entry_id: row.entry_id,
-            },
-            ("get", None) => StoreResponse::status(NOT_FOUND),
+        let written = After::ScheduleExpiry(request.expires_at);
+        let (response, after) = match (request.op.as_str(), current) {
+            ("get", Some(row)) => (
+                StoreResponse {
+                    status: OK.into(),
+                    value: row.value,
+                    counter: row.counter,
+                    entry_id: row.entry_id,
+                },
+                After::Nothing,
+            ),
             ("set", _) => {
                 self.put(&request.key, request.value, 0, "", request.expires_at)?;
-                StoreResponse::status(OK)
+                (StoreResponse::status(OK), written)
             }
-            ("add", Some(_)) => StoreResponse::status(ALREADY_EXISTS),
+            ("add", Some(_)) => (StoreResponse::status(ALREADY_EXISTS), After::Nothing),
             ("add", None) => {
                 self.put(
                     &request.key,
@@ -210,7 +266,7 @@ impl EntryTable<'_> {
                     &request.entry_id,
                     request.expires_at,
                 )?;
-                StoreResponse::status(OK)
+                (StoreResponse::status(OK), written)
             }
             ("update" | "update_checked", Some(row))
                 if matches(&row, request.op == "update_checked") =>
@@ -223,30 +279,53 @@ impl EntryTable<'_> {
                     &row.entry_id,
                     request.expires_at,
                 )?;
-                StoreResponse::status(OK)
+                (StoreResponse::status(OK), written)
             }
-            ("update" | "update_checked", _) => StoreResponse::status(NOT_FOUND),
             ("delete", Some(_)) => {
                 self.delete(&request.key)?;
-                StoreResponse::status(OK)
+                (StoreResponse::status(OK), self.after_removal()?)
             }
             ("delete_checked", Some(row)) if matches(&row, true) => {
                 self.delete(&request.key)?;
-                StoreResponse::status(OK)
+                (StoreResponse::status(OK), self.after_removal()?)
             }
-            ("delete" | "delete_checked", _) => StoreResponse::status(NOT_FOUND),
+            ("get" | "update" | "update_checked" | "delete" | "delete_checked", None) => {
+                // Absent key. An object without a table stays untouched; an empty table (left by
+                // an older version, or a failed deleteAll) is cleared now.
+                let after = if exists && self.is_empty()? {
+                    After::Vanish
+                } else {
+                    After::Nothing
+                };
+                (StoreResponse::status(NOT_FOUND), after)
+            }
+            ("update" | "update_checked" | "delete_checked", Some(_)) => {
+                (StoreResponse::status(NOT_FOUND), After::Nothing)
+            }
             (op, _) => return Err(format!("unknown storage operation {op}").into()),
+        };
+        Ok((response, after))
+    }
+
+    fn after_removal(&self) -> Result<After> {
+        Ok(if self.is_empty()? {
+            After::Vanish
+        } else {
+            After::Nothing
         })
     }
 
-    /// Deletes expired entries and returns the next expiry still pending, if any.
+    /// Deletes expired entries and returns the next expiry still pending, `None` if no entry is
+    /// left. An object without a table has nothing to expire.
     fn expire(&self, now: Millis) -> Result<Option<Millis>> {
+        if !self.exists()? {
+            return Ok(None);
+        }
         self.sql.exec(
             "DELETE FROM entry WHERE expires_at <= ?",
             vec![SqlStorageValue::Integer(now)],
         )?;
-        let cursor = self.sql.exec("SELECT MIN(expires_at) FROM entry", None)?;
-        let rows: Vec<_> = cursor.raw().collect::<Result<Vec<_>>>()?;
+        let rows = all_rows(self.sql, "SELECT MIN(expires_at) FROM entry", Vec::new())?;
         Ok(rows
             .into_iter()
             .next()
@@ -259,38 +338,50 @@ impl EntryTable<'_> {
     }
 }
 
-/// Serves one storage request inside an object; schedules the expiry alarm after writes.
+/// Empties the object: with a compatibility date of 2026-02-24 or later `deleteAll()` removes the
+/// alarm too, so nothing of the object is left. Called right after the synchronous SQL that found
+/// the table empty, with no `await` in between: the input gate keeps other requests out until
+/// `deleteAll()` has run, so no write can land between the last delete and this.
+async fn vanish(state: &State) -> Result<()> {
+    state.storage().delete_all().await
+}
+
+async fn schedule_alarm(state: &State, at: Millis) -> Result<()> {
+    state
+        .storage()
+        .set_alarm(worker::ScheduledTime::new(js_sys::Date::new(
+            &(at as f64).into(),
+        )))
+        .await
+}
+
+/// Serves one storage request inside an object: the operation, then its alarm or `deleteAll()`.
 async fn serve(state: &State, sql: &SqlStorage, mut req: Request) -> Result<Response> {
     let body = req.bytes().await?;
     let request = match StoreRequest::decode(&body) {
         Ok(r) => r,
         Err(e) => return Response::error(format!("bad storage request: {e}"), 400),
     };
-    let writes = request.op != "get";
-    let expires_at = request.expires_at;
-    let response = EntryTable { sql }.apply(request)?;
-    if writes && response.status == OK && expires_at > 0 {
-        let storage = state.storage();
-        let due = storage.get_alarm().await?;
-        if due.is_none_or(|t| t > expires_at) {
-            storage
-                .set_alarm(worker::ScheduledTime::new(js_sys::Date::new(
-                    &(expires_at as f64).into(),
-                )))
-                .await?;
+    let (response, after) = EntryTable { sql }.apply(request)?;
+    match after {
+        After::ScheduleExpiry(expires_at) if expires_at > 0 => {
+            let due = state.storage().get_alarm().await?;
+            if due.is_none_or(|t| t > expires_at) {
+                schedule_alarm(state, expires_at).await?;
+            }
         }
+        After::Vanish => vanish(state).await?,
+        After::Nothing | After::ScheduleExpiry(_) => {}
     }
     Response::from_bytes(response.encode())
 }
 
+/// The expiry alarm: drops expired entries, then either re-arms for the next expiry or, with
+/// nothing left, empties the object.
 async fn run_alarm(state: &State, sql: &SqlStorage) -> Result<Response> {
-    if let Some(next) = (EntryTable { sql }).expire(super::now_millis())? {
-        state
-            .storage()
-            .set_alarm(worker::ScheduledTime::new(js_sys::Date::new(
-                &(next as f64).into(),
-            )))
-            .await?;
+    match (EntryTable { sql }).expire(super::now_millis())? {
+        Some(next) => schedule_alarm(state, next).await?,
+        None => vanish(state).await?,
     }
     Response::ok("expired entries removed")
 }
@@ -307,10 +398,8 @@ macro_rules! storage_object {
 
         impl DurableObject for $name {
             fn new(state: State, _env: Env) -> Self {
+                // No schema work here: the table is created by the first write (see EntryTable).
                 let sql = state.storage().sql();
-                if let Err(e) = EntryTable::create(&sql) {
-                    worker::console_error!("failed to create the entry table: {e}");
-                }
                 Self { state, sql }
             }
 

@@ -22,6 +22,7 @@ use crate::adapters::memory::NoCache;
 use crate::adapters::pwned::{NoBreachCheck, PwnedPasswordsChecker};
 use crate::adapters::turnstile::TurnstileVerifier;
 use crate::adapters::user_server::UserServerClient;
+use crate::client_address::{ClientAddress, CLIENT_ADDRESS_HEADER};
 use crate::config::{Config, EmailConfig, UserStoreConfig};
 use crate::crypto::{hash_secret, verify_secret};
 use crate::endpoint::{ActionFilter, Rejection};
@@ -37,7 +38,7 @@ use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
-use worker::{event, Context, Env, Headers, Method, Request, Response, Result};
+use worker::{event, Context, Env, Headers, Method, RateLimiter, Request, Response, Result};
 
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -79,6 +80,8 @@ struct Deployment {
     /// SHA-256 of ACTION_INVOCATION_ENDPOINT_SECRET, computed once rather than per request.
     endpoint_secret_hash: Option<Vec<u8>>,
     rate_limit_storage: Rc<dyn RateLimitStorage>,
+    /// The `[[ratelimits]]` binding IP_RATE_LIMITER: the per-IP gate's storage-free first tier.
+    ip_allowance: Option<RateLimiter>,
     turnstile: Option<TurnstileVerifier>,
     #[cfg(feature = "test-faults")]
     faults: faults::Rebuild,
@@ -227,7 +230,6 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
             .map(|a| Rc::new(a.clone()) as Rc<dyn PasswordHashAlgorithm>)
             .collect(),
         temporary_password_algorithm: Rc::new(config.temporary_password_algorithm.clone()),
-        max_concurrent_password_hashing: config.max_concurrent_password_hashing,
     };
     let turnstile = config.turnstile_secret_key.as_ref().map(|secret| {
         TurnstileVerifier::new(&config.turnstile_siteverify_url, secret, fetch_client())
@@ -242,15 +244,38 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
         kv,
     };
     let server = Server::new(ports, config.session, passwords)?;
+    let ip_allowance = ip_allowance(env, &config);
     Ok(Deployment {
         server,
         endpoint_secret_hash: config.endpoint_secret.as_deref().map(hash_secret),
         config,
         rate_limit_storage,
+        ip_allowance,
         turnstile,
         #[cfg(feature = "test-faults")]
         faults,
     })
+}
+
+/// The per-IP gate's first tier; without it every gated request goes to the bucket, which works
+/// but writes for every new address, so a configured gate says so.
+fn ip_allowance(env: &Env, config: &Config) -> Option<RateLimiter> {
+    match env.rate_limiter(IP_ALLOWANCE_BINDING) {
+        Ok(limiter) => Some(limiter),
+        Err(e) => {
+            if config.ip_rate_limit.per_minute > 0 {
+                log_component(
+                    "warn",
+                    "ip_rate_limit",
+                    &format!(
+                        "{IP_ALLOWANCE_BINDING} binding unavailable ({e}): every gated \
+                         request uses the Durable Object bucket"
+                    ),
+                );
+            }
+            None
+        }
+    }
 }
 
 fn deployment(env: &Env) -> std::result::Result<Rc<Deployment>, String> {
@@ -263,12 +288,40 @@ fn deployment(env: &Env) -> std::result::Result<Rc<Deployment>, String> {
 }
 
 fn text(status: u16, message: &str) -> Result<Response> {
+    text_with(status, message, &[])
+}
+
+/// A plain-text answer with `extra` headers. Every answer of the endpoint is `no-store`: none may
+/// be replayed from a cache, errors included.
+fn text_with(status: u16, message: &str, extra: &[(&str, &str)]) -> Result<Response> {
     let headers = Headers::new();
     headers.set("Content-Type", "text/plain; charset=utf-8")?;
     headers.set("Cache-Control", "no-store")?;
+    for (name, value) in extra {
+        headers.set(name, value)?;
+    }
     Ok(Response::ok(message)?
         .with_status(status)
         .with_headers(headers))
+}
+
+/// What every caller that does not hold the endpoint secret reads when the configuration is
+/// refused: the detail may describe secrets and deployment choices, so it goes to the log.
+pub const MISCONFIGURED: &str = "faroe-worker is misconfigured; see the Worker logs";
+
+/// The answer while the configuration is refused: 500, with the detail (which names the
+/// variable) logged, and shown only to a caller presenting the raw
+/// ACTION_INVOCATION_ENDPOINT_SECRET (the operator; even one the configuration refused as too
+/// short, since that caller already knows it). Everyone else gets [`MISCONFIGURED`].
+fn misconfigured(req: &Request, env: &Env, detail: &str) -> Result<Response> {
+    worker::console_error!(
+        "{}",
+        serde_json::json!({"level": "error", "component": "config", "message": detail})
+    );
+    let operator = read_var(env, "ACTION_INVOCATION_ENDPOINT_SECRET")
+        .filter(|secret| !secret.is_empty())
+        .is_some_and(|secret| is_authorized(req, &hash_secret(&secret)));
+    text(500, if operator { detail } else { MISCONFIGURED })
 }
 
 /// Constant-time check of `Authorization: Bearer <secret>` against the secret's hash.
@@ -321,18 +374,78 @@ enum GateRefusal {
     IpLimited,
 }
 
-/// The optional per-IP token bucket for the unauthenticated entry points, kept in the
-/// rate-limit Durable Objects under its own prefix. Storage failures let the request through
-/// (an abuse limit must not take sign-in down) and are logged.
+/// The `[[ratelimits]]` binding in front of the per-IP Durable Object bucket.
+const IP_ALLOWANCE_BINDING: &str = "IP_RATE_LIMITER";
+
+/// The end user's address for the per-IP gate and Turnstile (docs/abuse-limits.md):
+/// `X-Faroe-Client-Address` when the caller proved the bearer secret, else `CF-Connecting-IP`
+/// unless the request is a Worker's subrequest (`CF-Worker`), whose address is the Worker's
+/// egress, shared by all its users. An authenticated caller's malformed address is an error.
+fn client_address(
+    req: &Request,
+    authenticated: bool,
+) -> std::result::Result<Option<ClientAddress>, String> {
+    if authenticated {
+        if let Some(value) = header(req, CLIENT_ADDRESS_HEADER) {
+            return ClientAddress::parse(&value).map(Some).ok_or_else(|| {
+                format!("{CLIENT_ADDRESS_HEADER} must be one IPv4 or IPv6 address")
+            });
+        }
+    }
+    if header(req, "CF-Worker").is_some() {
+        return Ok(None);
+    }
+    Ok(header(req, "CF-Connecting-IP").and_then(|value| ClientAddress::parse(&value)))
+}
+
+thread_local! {
+    static WARNED_WITHOUT_CLIENT_ADDRESS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A gated request without an address is served unlimited; say so once per isolate, since it
+/// usually means the caller does not forward the user's address.
+fn warn_once_without_client_address() {
+    if !WARNED_WITHOUT_CLIENT_ADDRESS.with(|warned| warned.replace(true)) {
+        log_component(
+            "warn",
+            "ip_rate_limit",
+            &format!(
+                "per-IP limit skipped: no client address (callers with the bearer secret send \
+                 {CLIENT_ADDRESS_HEADER}; a Worker's subrequest is never keyed by its own address)"
+            ),
+        );
+    }
+}
+
+/// The optional per-IP limit for the unauthenticated entry points, in two tiers. First the
+/// IP_RATE_LIMITER binding (Workers Rate Limiting, no storage): an address within its allowance
+/// passes without touching a Durable Object. Only past it does the exact token bucket in the
+/// rate-limit Durable Objects (prefix "ip.") decide. Failures of either tier let the request
+/// through (an abuse limit must not take sign-in down) and are logged.
 async fn ip_gate(
     deployment: &Deployment,
-    client_ip: Option<&str>,
+    client: Option<&ClientAddress>,
     action: &'static str,
 ) -> std::result::Result<(), GateRefusal> {
     let limit = deployment.config.ip_rate_limit;
-    let Some(ip) = client_ip else { return Ok(()) };
     if limit.per_minute == 0 || !UNAUTHENTICATED_ENTRY_POINTS.contains(&action) {
         return Ok(());
+    }
+    let Some(client) = client else {
+        warn_once_without_client_address();
+        return Ok(());
+    };
+    let subject = client.bucket_subject();
+    if let Some(allowance) = &deployment.ip_allowance {
+        match allowance.limit(subject.clone()).await {
+            Ok(outcome) if outcome.success => return Ok(()),
+            Ok(_) => {}
+            Err(e) => log_component(
+                "warn",
+                "ip_rate_limit",
+                &format!("{IP_ALLOWANCE_BINDING} failed: {e}"),
+            ),
+        }
     }
     let spec = BucketSpec {
         prefix: "ip.",
@@ -342,7 +455,7 @@ async fn ip_gate(
     match rate_limit::consume_from(
         deployment.rate_limit_storage.as_ref(),
         &spec,
-        ip,
+        &subject,
         now_millis(),
     )
     .await
@@ -367,28 +480,23 @@ async fn action_invocation_endpoint(
 ) -> Result<Response> {
     let deployment = match deployment(env) {
         Ok(d) => d,
-        Err(message) => {
-            worker::console_error!("{message}");
-            return text(500, &message);
-        }
+        Err(detail) => return misconfigured(&req, env, &detail),
     };
     let config = &deployment.config;
-    match &deployment.endpoint_secret_hash {
+    // No secret only with ALLOW_UNAUTHENTICATED_ENDPOINT=true, which needs DEVELOPMENT_MODE=true.
+    let authenticated = match &deployment.endpoint_secret_hash {
         Some(secret_hash) => {
             if !is_authorized(&req, secret_hash) {
                 return text(401, "missing or invalid bearer secret");
             }
+            true
         }
-        None if config.allow_unauthenticated_endpoint => {}
-        None => {
-            return text(
-                500,
-                "ACTION_INVOCATION_ENDPOINT_SECRET is not set (set it with `wrangler secret put`, \
-                 or ALLOW_UNAUTHENTICATED_ENDPOINT=true for local development)",
-            )
-        }
-    }
-    let client_ip = header(&req, "CF-Connecting-IP");
+        None => false,
+    };
+    let client = match client_address(&req, authenticated) {
+        Ok(client) => client,
+        Err(message) => return text(400, &message),
+    };
     if captcha {
         let Some(turnstile) = &deployment.turnstile else {
             return text(
@@ -399,7 +507,8 @@ async fn action_invocation_endpoint(
         let Some(token) = header(&req, "X-Captcha-Token").filter(|t| !t.is_empty()) else {
             return text(403, "missing X-Captcha-Token");
         };
-        match turnstile.verify(&token, client_ip.as_deref()).await {
+        let remote_ip = client.map(|c| c.as_ip().to_string());
+        match turnstile.verify(&token, remote_ip.as_deref()).await {
             Ok(true) => {}
             Ok(false) => return text(403, "captcha verification failed"),
             Err(message) => {
@@ -427,7 +536,7 @@ async fn action_invocation_endpoint(
     let server = fault_server.as_ref().unwrap_or(&deployment.server);
     #[cfg(not(feature = "test-faults"))]
     let server = &deployment.server;
-    let gate = |action| ip_gate(&deployment, client_ip.as_deref(), action);
+    let gate = |action| ip_gate(&deployment, client.as_ref(), action);
     match server.resolve_gated(&body, filter, gate).await {
         Ok(result) => {
             let headers = Headers::new();
@@ -436,19 +545,25 @@ async fn action_invocation_endpoint(
             Ok(Response::ok(result)?.with_headers(headers))
         }
         Err(Rejection::Request(e)) => text(400, e.reason()),
-        Err(Rejection::Gate(GateRefusal::IpLimited)) => {
-            let response = text(429, "too many requests from this address")?;
-            let headers = Headers::new();
-            headers.set("Content-Type", "text/plain; charset=utf-8")?;
-            headers.set("Retry-After", "60")?;
-            Ok(response.with_headers(headers))
-        }
+        Err(Rejection::Gate(GateRefusal::IpLimited)) => text_with(
+            429,
+            "too many requests from this address",
+            &[("Retry-After", "60")],
+        ),
     }
 }
 
 #[event(fetch)]
 pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
+    // A runtime error (a body that fails to read, …) still gets a no-store answer of ours.
+    route(req, env).await.or_else(|e| {
+        log_component("error", "endpoint", &e.to_string());
+        text(500, "internal error")
+    })
+}
+
+async fn route(req: Request, env: Env) -> Result<Response> {
     let path = req.path();
     #[cfg(feature = "bench")]
     if path.starts_with("/__bench/") {
@@ -458,11 +573,7 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (Method::Post, "/") => action_invocation_endpoint(req, &env, false).await,
         (Method::Post, "/captcha") => action_invocation_endpoint(req, &env, true).await,
         (_, "/" | "/captcha") => {
-            let response = text(405, "method not allowed: use POST")?;
-            let headers = Headers::new();
-            headers.set("Allow", "POST")?;
-            headers.set("Content-Type", "text/plain; charset=utf-8")?;
-            Ok(response.with_headers(headers))
+            text_with(405, "method not allowed: use POST", &[("Allow", "POST")])
         }
         _ => text(404, "not found"),
     }

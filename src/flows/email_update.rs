@@ -146,8 +146,7 @@ impl Server {
         }
         self.check_tokens(Bucket::VerifyEmailCode, new_email_address)
             .await?;
-        self.consume_token(Bucket::SendEmail, new_email_address)
-            .await?;
+        self.consume_send_email_tokens(new_email_address).await?;
 
         let secret = crypto::generate_secret();
         let update = UserEmailAddressUpdate {
@@ -222,7 +221,7 @@ impl Server {
         }
         self.check_tokens(Bucket::VerifyEmailCode, &update.new_email_address)
             .await?;
-        self.consume_token(Bucket::SendEmail, &update.new_email_address)
+        self.consume_send_email_tokens(&update.new_email_address)
             .await?;
         self.ports
             .email_sender

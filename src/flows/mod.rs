@@ -245,21 +245,46 @@ impl Server {
         already_set: impl Fn(&E) -> bool,
         modify: impl FnOnce(&mut E),
     ) -> Result<(), Failure> {
-        let key = E::key_for(id);
-        let entry = match self.ports.main_storage.get(&key).await {
+        let (mut entity, counter) = self.reread_unset_entity(id, already_set).await?;
+        modify(&mut entity);
+        self.update_entity(id, &entity, counter).await
+    }
+
+    /// Steps 1–2 of the compare-and-set helper: the entity and its counter, unless it is gone
+    /// (CONFLICT), the flag is already set (CONFLICT) or storage fails (ERROR).
+    async fn reread_unset_entity<E: Entity>(
+        &self,
+        id: &str,
+        already_set: impl Fn(&E) -> bool,
+    ) -> Result<(E, i32), Failure> {
+        let entry = match self.ports.main_storage.get(&E::key_for(id)).await {
             Ok(entry) => entry,
             Err(StorageError::NotFound) => return Err(Failure::Code("internal_conflict")),
             Err(e) => return Err(Failure::Internal(format!("main storage get failed: {e}"))),
         };
-        let mut entity = E::decode(&entry.value).map_err(|e| Failure::Internal(e.to_string()))?;
+        let entity = E::decode(&entry.value).map_err(|e| Failure::Internal(e.to_string()))?;
         if already_set(&entity) {
             return Err(Failure::Code("internal_conflict"));
         }
-        modify(&mut entity);
+        Ok((entity, entry.counter))
+    }
+
+    /// Step 4 of the compare-and-set helper: the update guarded by the re-read's counter.
+    async fn update_entity<E: Entity>(
+        &self,
+        id: &str,
+        entity: &E,
+        counter: i32,
+    ) -> Result<(), Failure> {
         match self
             .ports
             .main_storage
-            .update(&key, entity.encode(), entity.expires_at(), entry.counter)
+            .update(
+                &E::key_for(id),
+                entity.encode(),
+                entity.expires_at(),
+                counter,
+            )
             .await
         {
             Ok(()) => Ok(()),
@@ -351,6 +376,19 @@ impl Server {
         }
     }
 
+    /// CONSUME(send-email bucket, `email_address`) as the spec says, then the same CONSUME of the
+    /// address's mailbox bucket (faroe-worker's addition, see [`rate_limit::mailbox`]), with the
+    /// same mapping: however the address is spelled, a mailbox gets at most five code emails
+    /// per window. A fresh mailbox bucket always allows, so distinct mailboxes see the spec.
+    pub(crate) async fn consume_send_email_tokens(
+        &self,
+        email_address: &str,
+    ) -> Result<(), Failure> {
+        self.consume_token(Bucket::SendEmail, email_address).await?;
+        self.consume_token(Bucket::Mailbox, &rate_limit::mailbox(email_address))
+            .await
+    }
+
     /// CHECK with the action mapping of spec §2.7.
     pub(crate) async fn check_tokens(&self, bucket: Bucket, subject: &str) -> Result<(), Failure> {
         let storage = self.ports.rate_limit_storage.as_ref();
@@ -389,16 +427,75 @@ impl Server {
         }
     }
 
-    /// Hashes a new user password with algorithm #0: (hash, algorithm id, salt).
-    pub(crate) async fn hash_new_user_password(
+    /// The end of the three set-password actions: the compare-and-set helper (`already_set` /
+    /// `store` as in [`Server::update_entity_flag`]) with the hash of `password` by user
+    /// algorithm #0 computed between its re-read and its update, all under the entity's hashing
+    /// lease.
+    ///
+    /// The lease bounds the hashing work per entity across isolates: a request that finds it held
+    /// answers `internal_conflict` (what it would lose the compare-and-set with) without hashing.
+    /// It is an `add` in rate-limit storage, released by a checked delete; one that is never
+    /// released (an isolate that died) expires after [`HASHING_LEASE_DURATION`].
+    pub(crate) async fn set_entity_password<E: Entity>(
         &self,
+        invocation: &Invocation,
+        id: &str,
         password: &str,
-    ) -> Result<NewPasswordHash, Failure> {
+        already_set: impl Fn(&E) -> bool,
+        store: impl FnOnce(&mut E, NewPasswordHash),
+    ) -> Result<(), Failure> {
+        let lease_key = hashing_lease_key(&E::key_for(id));
+        let holder = crypto::generate_id();
+        match self
+            .ports
+            .rate_limit_storage
+            .add(
+                &lease_key,
+                Vec::new(),
+                &holder,
+                self.now() + HASHING_LEASE_DURATION,
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(StorageError::AlreadyExists) => return Err(Failure::Code("internal_conflict")),
+            Err(e) => {
+                return Err(Failure::Internal(format!(
+                    "rate-limit storage add of the hashing lease failed: {e}"
+                )))
+            }
+        }
+        // The compare-and-set re-read comes before the hash: a request that takes the lease after
+        // the winner released it finds the password set and does not hash either.
+        let result = async {
+            let (mut entity, counter) = self.reread_unset_entity::<E>(id, already_set).await?;
+            let new_hash = self.hash_new_user_password(password).await?;
+            store(&mut entity, new_hash);
+            self.update_entity(id, &entity, counter).await
+        }
+        .await;
+        match self
+            .ports
+            .rate_limit_storage
+            .delete(&lease_key, &holder, 0)
+            .await
+        {
+            // Not found: the lease expired and went (or was taken over); nothing to release.
+            Ok(()) | Err(StorageError::NotFound) => {}
+            Err(e) => self.log(
+                invocation,
+                &format!("failed to release the hashing lease: {e}"),
+            ),
+        }
+        result
+    }
+
+    /// Hashes a new user password with algorithm #0: (hash, algorithm id, salt).
+    async fn hash_new_user_password(&self, password: &str) -> Result<NewPasswordHash, Failure> {
         let algorithm = &self.user_password_algorithms[0];
         let salt = crypto::generate_salt(algorithm.salt_size());
-        let hash = self
-            .hashing
-            .hash(algorithm, password, &salt)
+        let hash = algorithm
+            .hash(password, &salt)
             .await
             .map_err(|e| Failure::Internal(format!("password hashing failed: {e}")))?;
         Ok(NewPasswordHash {
@@ -425,9 +522,8 @@ impl Server {
                     user.password_hash_algorithm_id
                 ))
             })?;
-        let hash = self
-            .hashing
-            .hash(algorithm, password, &user.password_salt)
+        let hash = algorithm
+            .hash(password, &user.password_salt)
             .await
             .map_err(|e| Failure::Internal(format!("password hashing failed: {e}")))?;
         if crypto::constant_time_eq(&hash, &user.password_hash) {
@@ -436,6 +532,19 @@ impl Server {
             Err(Failure::Code("incorrect_password"))
         }
     }
+}
+
+/// Rate-limit-storage key prefix of the per-entity hashing leases of the set-password actions.
+pub const HASHING_LEASE_PREFIX: &str = "hashing.";
+
+/// How long a hashing lease lasts if it is never released: far longer than the longest hash the
+/// parameter bounds allow (about 1.5 s of CPU), so that no second hash starts while the first
+/// runs, and short enough that a user whose request died with its isolate can retry in a minute.
+pub const HASHING_LEASE_DURATION: Millis = 60_000;
+
+/// The hashing lease key of the entity stored at `entity_key`.
+pub fn hashing_lease_key(entity_key: &str) -> String {
+    format!("{HASHING_LEASE_PREFIX}{entity_key}")
 }
 
 /// A freshly computed password hash with what is needed to verify it later.

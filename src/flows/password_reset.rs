@@ -144,16 +144,14 @@ impl Server {
         }
         self.check_tokens(Bucket::VerifyTemporaryPassword, &user.id)
             .await?;
-        self.consume_token(Bucket::SendEmail, user_email_address)
-            .await?;
+        self.consume_send_email_tokens(user_email_address).await?;
 
         let secret = crypto::generate_secret();
         let temporary_password = crypto::generate_temporary_password();
         let algorithm = &self.temporary_password_algorithm;
         let salt = crypto::generate_salt(algorithm.salt_size());
-        let hash = self
-            .hashing
-            .hash(algorithm, &temporary_password, &salt)
+        let hash = algorithm
+            .hash(&temporary_password, &salt)
             .await
             .map_err(|e| Failure::Internal(format!("temporary password hashing failed: {e}")))?;
         let reset = UserPasswordReset {
@@ -225,13 +223,8 @@ impl Server {
                 .await;
             return Err(Failure::Code(INVALID));
         }
-        let hash = self
-            .hashing
-            .hash(
-                algorithm,
-                temporary_password,
-                &reset.temporary_password.salt,
-            )
+        let hash = algorithm
+            .hash(temporary_password, &reset.temporary_password.salt)
             .await
             .map_err(|e| Failure::Internal(format!("temporary password hashing failed: {e}")))?;
         if !crypto::constant_time_eq(&hash, &reset.temporary_password.hash) {
@@ -248,6 +241,7 @@ impl Server {
 
     pub(crate) async fn set_user_password_reset_new_password(
         &self,
+        invocation: &Invocation,
         reset_token: &str,
         password: &str,
     ) -> ActionResult {
@@ -259,11 +253,12 @@ impl Server {
             return Err(Failure::Code("new_password_already_set"));
         }
         self.check_new_password(password).await?;
-        let new_hash = self.hash_new_user_password(password).await?;
-        self.update_entity_flag::<UserPasswordReset>(
+        self.set_entity_password::<UserPasswordReset>(
+            invocation,
             &reset.id,
+            password,
             |r| r.new_password_set,
-            |r| {
+            |r, new_hash| {
                 r.new_password = new_hash;
                 r.new_password_set = true;
             },

@@ -203,6 +203,7 @@ impl Server {
 
     pub(crate) async fn set_user_password_update_new_password(
         &self,
+        invocation: &Invocation,
         session_token: &str,
         update_token: &str,
         password: &str,
@@ -219,11 +220,12 @@ impl Server {
             return Err(Failure::Code("new_password_already_set"));
         }
         self.check_new_password(password).await?;
-        let new_hash = self.hash_new_user_password(password).await?;
-        self.update_entity_flag::<UserPasswordUpdate>(
+        self.set_entity_password::<UserPasswordUpdate>(
+            invocation,
             &update.id,
+            password,
             |u| u.new_password_set,
-            |u| {
+            |u, new_hash| {
                 u.new_password = new_hash;
                 u.new_password_set = true;
             },

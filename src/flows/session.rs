@@ -1,5 +1,7 @@
 //! Sessions (spec §2.3, §2.4, §3.3, §6.2, §6.3): creation, the two validation variants, activity
-//! updates and the cache. This is the only module that touches the session cache.
+//! updates and the cache. This is the only module that touches the session cache. A cache fill
+//! is followed by a main-storage re-read so that a racing `delete_session` cannot put a revoked
+//! session back into the cache (see `uncache_if_revoked`, `docs/storage.md`).
 
 use super::{seconds, timestamp, ActionResult, Failure, Invocation, TokenError, Values};
 use crate::crypto;
@@ -243,11 +245,28 @@ impl Server {
                 )
                 .await
                 .map_err(|e| TokenError::Failed(format!("failed to cache session: {e}")))?;
+            self.uncache_if_revoked(key).await?;
         }
         Ok(Validated {
             session,
             user: Some(user),
         })
+    }
+
+    /// Prompt revocation: a DELETE_SESSION that ran between this validation's main-storage read
+    /// and its cache fill deleted the cache key *before* the fill, which would put the revoked
+    /// session back for the whole cache TTL (the session-only variant then skips every check).
+    /// So after the fill, main storage is read again, and if the session is gone the key is
+    /// deleted. Either this re-read comes after the revoker's main-storage delete and sees it
+    /// (our delete follows our fill), or it comes before, and then the revoker's cache delete,
+    /// which follows its main-storage delete, starts after our fill completed. Either way the
+    /// last write to the key is a delete (KV keeps the latest write of a key). A failed re-read
+    /// also drops the key: the next validation then simply takes the main path again.
+    async fn uncache_if_revoked(&self, key: &str) -> Result<(), TokenError> {
+        match self.ports.main_storage.get(key).await {
+            Ok(_) => Ok(()),
+            Err(_) => self.delete_cached_session(key).await,
+        }
     }
 
     /// Reads the cached copy: `Ok(None)` on a miss.

@@ -107,7 +107,7 @@ impl Server {
         }
         self.check_tokens(Bucket::VerifyEmailCode, email_address)
             .await?;
-        self.consume_token(Bucket::SendEmail, email_address).await?;
+        self.consume_send_email_tokens(email_address).await?;
 
         let secret = crypto::generate_secret();
         let signup = Signup {
@@ -162,7 +162,7 @@ impl Server {
         }
         self.check_tokens(Bucket::VerifyEmailCode, &signup.email_address)
             .await?;
-        self.consume_token(Bucket::SendEmail, &signup.email_address)
+        self.consume_send_email_tokens(&signup.email_address)
             .await?;
         self.ports
             .email_sender
@@ -203,6 +203,7 @@ impl Server {
 
     pub(crate) async fn set_signup_password(
         &self,
+        invocation: &Invocation,
         signup_token: &str,
         password: &str,
     ) -> ActionResult {
@@ -214,11 +215,12 @@ impl Server {
             return Err(Failure::Code("password_already_set"));
         }
         self.check_new_password(password).await?;
-        let new_hash = self.hash_new_user_password(password).await?;
-        self.update_entity_flag::<Signup>(
+        self.set_entity_password::<Signup>(
+            invocation,
             &signup.id,
+            password,
             |s| s.password_set,
-            |s| {
+            |s, new_hash| {
                 s.password = new_hash;
                 s.password_set = true;
             },

@@ -90,7 +90,6 @@ fn build_server(config: &HarnessConfig, ports: Ports) -> Server {
             temporary_password_algorithm: Rc::new(Sha256TestAlgorithm::new(
                 config.temporary_algorithm,
             )),
-            max_concurrent_password_hashing: 2,
         },
     )
     .expect("valid harness configuration")

@@ -164,3 +164,51 @@ test("a Durable Object call failing → internal_error logged once, no state wri
   for (let i = 0; i < 5; i++) assert.equal((await call("create_signup", { email_address: other })).ok, true);
   assert.equal((await call("create_signup", { email_address: other })).error_code, "rate_limited");
 });
+
+test("N parallel set-password requests on one entity run one Argon2id hash; the rest answer internal_conflict", async () => {
+  // `count-hashes` (build-test only) logs a test-hash line per user password hash.
+  const counted = { "X-Faroe-Test-Fault": "count-hashes" };
+  const hashLines = () => jsonLogLines(worker.logs).filter((l) => l.component === "test-hash").length;
+  const parallel = 12;
+  const address = `hash-race-${Date.now()}@example.com`;
+  const token = (await call("create_signup", { email_address: address })).values.signup_token;
+  const code = email.last("signup_email_address_verification_code", address).data.email_address_verification_code;
+  assert.equal((await call("verify_signup_email_address_verification_code", { signup_token: token, email_address_verification_code: code })).ok, true);
+
+  const before = hashLines();
+  const results = await Promise.all(Array.from({ length: parallel }, (_, i) =>
+    call("set_signup_password", { signup_token: token, password: `hash-race-password-${i}` }, counted)));
+  const outcomes = results.map((r) => (r.ok ? "ok" : r.error_code));
+  await sleep(500);
+  const hashes = hashLines() - before;
+  const ok = outcomes.filter((c) => c === "ok").length;
+  const conflicts = outcomes.filter((c) => c === "internal_conflict").length;
+  console.log(`${parallel} parallel set_signup_password on one signup: ${hashes} hash(es) run, ${ok} ok, ${conflicts} internal_conflict`);
+  assert.equal(ok, 1, outcomes.join(","));
+  assert.equal(conflicts, parallel - 1, outcomes.join(","));
+  assert.equal(hashes, 1, "exactly one hash ran");
+  assert.equal(jsonLogLines(worker.logs).filter((l) => results.some((r) => r.action_invocation_id === l.action_invocation_id)).length, 0,
+    "internal_conflict is not logged");
+
+  // The lease is gone: the winner's password is set, a later request answers password_already_set.
+  assert.equal((await call("set_signup_password", { signup_token: token, password: "hash-race-password-x" }, counted)).error_code, "password_already_set");
+  const winner = results.findIndex((r) => r.ok);
+  assert.equal((await call("complete_signup", { signup_token: token })).ok, true);
+  const signin = (await call("create_signin", { user_email_address: address })).values.signin_token;
+  assert.equal((await call("verify_signin_user_password", { signin_token: signin, password: `hash-race-password-${winner}` })).ok, true);
+
+  // Control: the same requests on separate signups each hash (the lease is per entity).
+  const tokens = [];
+  for (let i = 0; i < 4; i++) {
+    const other = `hash-race-${i}-${Date.now()}@example.com`;
+    const t = (await call("create_signup", { email_address: other })).values.signup_token;
+    const c = email.last("signup_email_address_verification_code", other).data.email_address_verification_code;
+    await call("verify_signup_email_address_verification_code", { signup_token: t, email_address_verification_code: c });
+    tokens.push(t);
+  }
+  const beforeControl = hashLines();
+  const control = await Promise.all(tokens.map((t) => call("set_signup_password", { signup_token: t, password: "hash-race-password-1" }, counted)));
+  assert.ok(control.every((r) => r.ok), JSON.stringify(control));
+  await sleep(500);
+  assert.equal(hashLines() - beforeControl, tokens.length);
+});

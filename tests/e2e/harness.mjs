@@ -4,7 +4,7 @@
 import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -14,12 +14,19 @@ import { root, wrangler, freePort, wranglerEnv, startWranglerDev, writeBundleCon
 export { root, freePort };
 const run = promisify(execFile);
 
-export const SECRET = "e2e-endpoint-secret-0123456789";
-/** Cheap Argon2id for most tests; one suite keeps the real defaults. */
+/** At least the 32 characters the Worker requires of ACTION_INVOCATION_ENDPOINT_SECRET. */
+export const SECRET = "e2e-endpoint-secret-0123456789abcdef";
+/**
+ * Cheap Argon2id for most tests (below OWASP's minimum, hence ALLOW_WEAK_PASSWORD_HASHING); one
+ * suite keeps the real defaults.
+ */
 export const FAST_ALGORITHMS = {
   PASSWORD_HASH_ALGORITHMS: "argon2id.1024.1.1.32",
   TEMPORARY_PASSWORD_HASH_ALGORITHM: "argon2id.512.1.1.32",
+  ALLOW_WEAK_PASSWORD_HASHING: "true",
 };
+/** The generic 500 body of a refused configuration (src/edge/mod.rs MISCONFIGURED). */
+export const MISCONFIGURED = "faroe-worker is misconfigured; see the Worker logs";
 
 export async function tempDir(prefix = "faroe-e2e-") {
   return mkdtemp(join(tmpdir(), prefix));
@@ -57,6 +64,9 @@ export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
     "--log-level", "log",
   ];
   const allVars = { ALLOW_UNAUTHENTICATED_ENDPOINT: "false", PASSWORD_BREACH_CHECK: "off", EMAIL_PROVIDER: "log", ...vars };
+  // The log email provider is refused outside development mode; suites with another provider
+  // run as production does.
+  if (allVars.EMAIL_PROVIDER === "log" && !("DEVELOPMENT_MODE" in vars)) allVars.DEVELOPMENT_MODE = "true";
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   const url = `http://127.0.0.1:${port}/`;
   const dev = await startWranglerDev(args, { env, readyUrl: url, timeoutMs: 60_000 });
@@ -65,6 +75,8 @@ export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
     port,
     persistTo,
     logs: dev.logs,
+    /** wrangler's process group (workerd runs in it): for CPU figures read from /proc. */
+    pgid: dev.pid,
     async stop() {
       await dev.stop();
       // State the caller did not ask to keep goes with the worker.
@@ -82,11 +94,11 @@ export async function d1Query(worker, sql) {
 }
 
 /** POSTs a raw body; returns { status, text, json }. */
-export async function post(url, body, { secret = SECRET, contentType = "application/json", headers = {} } = {}) {
+export async function post(url, body, { secret = SECRET, contentType = "application/json", headers = {}, signal } = {}) {
   const h = { ...headers };
   if (contentType) h["content-type"] = contentType;
   if (secret) h["authorization"] = `Bearer ${secret}`;
-  const r = await fetch(url, { method: "POST", headers: h, body });
+  const r = await fetch(url, { method: "POST", headers: h, body, signal });
   const text = await r.text();
   let json;
   try { json = JSON.parse(text); } catch {}
@@ -120,6 +132,55 @@ function listen(handler) {
   });
 }
 
+/**
+ * Upstream misbehaviour for the strict-upstream tests; answers `res` and returns true when `fault`
+ * is one: "trickle" (headers, then one byte every 100 ms for as long as the connection lasts),
+ * "huge" (5 MiB, chunked, no length), "huge-declared" (5 MiB with its Content-Length) or
+ * { redirect: url, status } (a 3xx to another server). `stats` records bytes sent and whether the
+ * client closed the connection before the body ended (the Worker aborting).
+ */
+export function misbehave(res, fault, stats = {}) {
+  const HUGE = 5 * 1024 * 1024;
+  if (!(fault === "trickle" || fault === "huge" || fault === "huge-declared" || fault?.redirect)) return false;
+  stats.bytesSent = 0;
+  stats.closedEarly = false;
+  res.on("close", () => { if (!res.writableFinished) stats.closedEarly = true; });
+  if (fault === "trickle") {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.write("{");
+    const timer = setInterval(() => { stats.bytesSent++; res.write(" "); }, 100);
+    res.on("close", () => clearInterval(timer));
+    return true;
+  }
+  if (fault === "huge" || fault === "huge-declared") {
+    const headers = { "content-type": "text/plain" };
+    if (fault === "huge-declared") headers["content-length"] = String(HUGE);
+    res.writeHead(200, headers);
+    const chunk = Buffer.alloc(64 * 1024, "A");
+    const pump = () => {
+      while (stats.bytesSent < HUGE && !res.destroyed) {
+        stats.bytesSent += chunk.length;
+        if (!res.write(chunk)) return res.once("drain", pump);
+      }
+      if (!res.destroyed) res.end();
+    };
+    pump();
+    return true;
+  }
+  res.writeHead(fault.status ?? 302, { location: fault.redirect }).end();
+  return true;
+}
+
+/** A server that only records the requests it gets (a redirect target that must stay unvisited). */
+export async function startRecorder() {
+  const requests = [];
+  const server = await listen((req, res) => {
+    requests.push({ method: req.method, url: req.url, authorization: req.headers.authorization });
+    res.writeHead(200, { "content-type": "application/json" }).end("{}");
+  });
+  return { url: `http://127.0.0.1:${server.address().port}/elsewhere`, requests, close: () => new Promise((r) => server.close(r)) };
+}
+
 async function readBody(req) {
   const chunks = [];
   for await (const c of req) chunks.push(c);
@@ -129,13 +190,16 @@ async function readBody(req) {
 /** Captures webhook emails; `failNext` makes the next delivery answer 500. */
 export async function startEmailCapture(secret = "email-webhook-secret") {
   const messages = [];
-  const state = { failNext: 0 };
+  const state = { failNext: 0, fault: null, stats: {} };
   const server = await listen(async (req, res) => {
     const body = await readBody(req);
     if (req.headers.authorization !== `Bearer ${secret}`) {
       res.writeHead(401).end();
       return;
     }
+    const fault = state.fault;
+    state.fault = null;
+    if (misbehave(res, fault, state.stats)) return;
     if (state.failNext > 0) {
       state.failNext--;
       res.writeHead(500).end("injected failure");
@@ -161,7 +225,7 @@ export async function startEmailCapture(secret = "email-webhook-secret") {
 
 /** A Pwned Passwords range API that lists the given passwords as breached. */
 export async function startPwnedMock(weak = ["password123", "weakweakweak"]) {
-  const state = { failNext: 0, requests: [] };
+  const state = { failNext: 0, fault: null, stats: {}, requests: [] };
   const bySuffix = new Map();
   for (const p of weak) {
     const h = createHash("sha1").update(p).digest("hex").toUpperCase();
@@ -169,6 +233,9 @@ export async function startPwnedMock(weak = ["password123", "weakweakweak"]) {
   }
   const server = await listen((req, res) => {
     state.requests.push(req.url);
+    const fault = state.fault;
+    state.fault = null;
+    if (misbehave(res, fault, state.stats)) return;
     if (state.failNext > 0) {
       state.failNext--;
       res.writeHead(503).end();
@@ -183,10 +250,15 @@ export async function startPwnedMock(weak = ["password123", "weakweakweak"]) {
   return { url, state, vars: { PASSWORD_BREACH_CHECK: "on", PWNED_PASSWORDS_URL: url }, close: () => new Promise((r) => server.close(r)) };
 }
 
-/** A Faroe user server (spec §10.2) over an in-memory map, with bearer auth and fault switches. */
+/**
+ * A Faroe user server (spec §10.2) over an in-memory map, with bearer auth and fault switches.
+ * `pause(action)` holds the answer of the next call of `action` (computed at once, sent when
+ * released): a slow user store, to widen a race window.
+ */
 export async function startUserServer(secret = "user-server-secret") {
   const users = new Map();
-  const state = { failNext: null, calls: [] };
+  const state = { failNext: null, calls: [], stats: {} };
+  const pauses = [];
   const id = () => randomBytes(12).toString("hex");
   const result = (values) => ({ ok: true, action_invocation_id: id(), values });
   const error = (code) => ({ ok: false, action_invocation_id: id(), error_code: code });
@@ -240,14 +312,28 @@ export async function startUserServer(secret = "user-server-secret") {
       if (fault === "500") return res.writeHead(500).end("injected");
       if (fault === "malformed") return res.writeHead(200, { "content-type": "application/json" }).end("{\"ok\":tru");
       if (fault === "timeout") return; // never answers; the Worker's upstream timeout fires
+      if (misbehave(res, fault, state.stats)) return;
     }
     const handler = handlers[action];
     const out = handler ? handler(args) : error("internal_error");
+    const pause = pauses.findIndex((p) => p.action === action);
+    if (pause >= 0) {
+      const [held] = pauses.splice(pause, 1);
+      held.reach();
+      await held.released;
+    }
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(out));
   });
   const url = `http://127.0.0.1:${server.address().port}/`;
+  const pause = (action) => {
+    const held = { action };
+    held.reached = new Promise((r) => { held.reach = r; });
+    held.released = new Promise((r) => { held.release = r; });
+    pauses.push(held);
+    return { reached: held.reached, release: () => held.release() };
+  };
   return {
-    url, users, state,
+    url, users, state, pause,
     vars: { USER_STORE: "user_server", USER_SERVER_URL: url, USER_SERVER_SECRET: secret },
     close: () => { server.closeAllConnections?.(); return new Promise((r) => server.close(r)); },
   };
@@ -267,3 +353,57 @@ export function jsonLogLines(logs) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The example app setup (scripts/example.sh) for a test: one multi-config `wrangler dev` serving
+ * examples/app on 127.0.0.1, with faroe-worker (the prebuilt build/ bundle, `faroeVars` over the
+ * repository's wrangler.toml) behind the app's FAROE service binding, called with the bearer
+ * secret SECRET. `editFaroeConfig(text)` may rewrite faroe-worker's generated wrangler.toml.
+ */
+export async function startExampleApp({ faroeVars = {}, appVars = {}, editFaroeConfig = (t) => t } = {}) {
+  const dir = await tempDir("faroe-app-");
+  const persistTo = join(dir, "state");
+  const faroeToml = join(dir, "faroe-worker.wrangler.toml");
+  await writeBundleConfig({
+    main: join(root, "build", "index.js"),
+    path: faroeToml,
+    vars: { ALLOW_UNAUTHENTICATED_ENDPOINT: "false", PASSWORD_BREACH_CHECK: "off", ACTION_INVOCATION_ENDPOINT_SECRET: SECRET, ...faroeVars },
+  });
+  await writeFile(faroeToml, editFaroeConfig(await readFile(faroeToml, "utf8")));
+  // A private dev registry: no other local `wrangler dev` can answer for faroe-worker.
+  const env = wranglerEnv({ WRANGLER_REGISTRY_PATH: join(dir, "registry") });
+  await run(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", faroeToml], { cwd: root, env });
+  const port = await freePort();
+  const args = [
+    "-c", join(root, "examples", "app", "wrangler.toml"),
+    "-c", faroeToml,
+    "--ip", "127.0.0.1",
+    "--port", String(port),
+    "--inspector-port", String(await freePort()),
+    "--persist-to", persistTo,
+    "--show-interactive-dev-session=false",
+    "--log-level", "log",
+  ];
+  const allAppVars = { APP_SECRET: `app-test-secret-${randomBytes(8).toString("hex")}`, FAROE_ENDPOINT_SECRET: SECRET, ...appVars };
+  for (const [k, v] of Object.entries(allAppVars)) args.push("--var", `${k}:${v}`);
+  const url = `http://127.0.0.1:${port}/`;
+  const dev = await startWranglerDev(args, { env, readyUrl: url, isReady: (r) => r.status === 200 });
+  return {
+    url,
+    logs: dev.logs,
+    async stop() {
+      await dev.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Waits, if needed, until the current minute has at least `room` ms left. `wrangler dev`
+ * simulates the `[[ratelimits]]` binding with wall-clock-aligned windows (60 s here); a test that
+ * counts what one address gets must not straddle a window's end.
+ */
+export async function rateLimitWindowWithRoom(room = 20_000) {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < room) await sleep(left + 50);
+}

@@ -2,7 +2,7 @@
 // answered 400/413 without touching storage (proven by the send-email bucket staying full).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, startEmailCapture, post, invoke, SECRET, FAST_ALGORITHMS } from "./harness.mjs";
+import { startWorker, startEmailCapture, post, invoke, jsonLogLines, sleep, SECRET, FAST_ALGORITHMS, MISCONFIGURED } from "./harness.mjs";
 
 let worker, email;
 before(async () => {
@@ -19,9 +19,20 @@ test("405 for other methods on the endpoint, 404 elsewhere", async () => {
     const r = await fetch(worker.url, { method });
     assert.equal(r.status, 405, method);
     assert.equal(r.headers.get("allow"), "POST");
+    assert.equal(r.headers.get("cache-control"), "no-store", method);
   }
   const r = await fetch(new URL("/nope", worker.url), { method: "POST" });
   assert.equal(r.status, 404);
+});
+
+test("the deployed bundle serves no /__bench routes", async () => {
+  for (const path of ["__bench/baseline", "__bench/memory", "__bench/hash?algorithm=argon2id.65536.3.1.32"]) {
+    for (const method of ["GET", "POST"]) {
+      const r = await fetch(new URL(path, worker.url), { method });
+      assert.equal(r.status, 404, `${method} /${path}`);
+      await r.text();
+    }
+  }
 });
 
 test("401 without or with a wrong bearer secret, compared exactly", async () => {
@@ -150,13 +161,67 @@ test("password lengths of 9, 10, 100 and 101 code points, multibyte included", a
   assert.equal((await invoke(worker.url, "set_signup_password", { signup_token: t2, password: "é".repeat(10) })).json.ok, true);
 });
 
-test("a worker without a secret refuses to serve, naming the variable", async () => {
+/** Waits for a `config` log line whose message names `variable`. */
+async function configErrorLogged(logs, variable) {
+  for (let i = 0; i < 50; i++) {
+    const line = jsonLogLines(logs).find((l) => l.component === "config" && l.message.includes(variable));
+    if (line) return line;
+    await sleep(100);
+  }
+  assert.fail(`no config error naming ${variable} in the log`);
+}
+
+test("a worker without a secret refuses to serve: a generic 500, the variable in the log", async () => {
   const open = await startWorker({ vars: { ALLOW_UNAUTHENTICATED_ENDPOINT: "false" } });
   try {
     const r = await invoke(open.url, "get_session", { session_token: "a.b" }, { secret: null });
     assert.equal(r.status, 500);
-    assert.match(r.text, /ACTION_INVOCATION_ENDPOINT_SECRET/);
+    assert.equal(r.text, MISCONFIGURED);
+    assert.equal(r.headers.get("cache-control"), "no-store");
+    await configErrorLogged(open.logs, "ACTION_INVOCATION_ENDPOINT_SECRET");
   } finally {
     await open.stop();
+  }
+});
+
+test("production refuses what is dangerous; only the secret's holder reads why", async () => {
+  // EMAIL_PROVIDER=log without DEVELOPMENT_MODE, with the endpoint secret set.
+  const prod = await startWorker({ vars: { DEVELOPMENT_MODE: "false", ACTION_INVOCATION_ENDPOINT_SECRET: SECRET } });
+  try {
+    for (const secret of [null, "wrong-secret-wrong-secret-wrong-secret", SECRET.slice(0, -1)]) {
+      const r = await invoke(prod.url, "get_session", { session_token: "a.b" }, { secret });
+      assert.equal(r.status, 500);
+      assert.equal(r.text, MISCONFIGURED, "no detail without the secret");
+    }
+    const operator = await invoke(prod.url, "get_session", { session_token: "a.b" });
+    assert.equal(operator.status, 500);
+    assert.match(operator.text, /EMAIL_PROVIDER/);
+    assert.match(operator.text, /DEVELOPMENT_MODE=true/);
+    await configErrorLogged(prod.logs, "EMAIL_PROVIDER");
+  } finally {
+    await prod.stop();
+  }
+  // A short endpoint secret and cheap Argon2id without ALLOW_WEAK_PASSWORD_HASHING, in turn.
+  const short = "short-secret-0123456789";
+  const cases = [
+    [{ ...email.vars, ACTION_INVOCATION_ENDPOINT_SECRET: short }, short, "ACTION_INVOCATION_ENDPOINT_SECRET"],
+    [{ ...email.vars, ACTION_INVOCATION_ENDPOINT_SECRET: SECRET, PASSWORD_HASH_ALGORITHMS: "argon2id.1024.1.1.32" }, SECRET, "PASSWORD_HASH_ALGORITHMS"],
+    [{ ...email.vars, ACTION_INVOCATION_ENDPOINT_SECRET: SECRET, PASSWORD_HASH_ALGORITHMS: "argon2id.1048576.3.1.32", ALLOW_WEAK_PASSWORD_HASHING: "true" }, SECRET, "PASSWORD_HASH_ALGORITHMS"],
+  ];
+  for (const [vars, secret, variable] of cases) {
+    const refused = await startWorker({ vars });
+    try {
+      const anyone = await invoke(refused.url, "get_session", { session_token: "a.b" }, { secret: null });
+      assert.equal(anyone.status, 500);
+      assert.equal(anyone.text, MISCONFIGURED);
+      const operator = await invoke(refused.url, "get_session", { session_token: "a.b" }, { secret });
+      assert.equal(operator.status, 500);
+      assert.match(operator.text, new RegExp(variable), operator.text);
+      assert.ok(!operator.text.includes(short), "the secret is never echoed");
+      await configErrorLogged(refused.logs, variable);
+      assert.ok(!refused.logs.join("\n").includes(short), "nor logged");
+    } finally {
+      await refused.stop();
+    }
   }
 });

@@ -3,7 +3,7 @@
 // CSRF token. Pages: sign-up, sign-in, account, sign-out (here / everywhere), email change,
 // password change, password reset, account deletion.
 import { EndpointError } from "../../../js/src/index.js";
-import { errorMessage } from "./messages.js";
+import { SIGNIN_FAILED, errorMessage } from "./messages.js";
 import { COOKIES, LIFETIMES, ConfigError, Context, csrfField, formatTime, html, plainErrorPage } from "./web.js";
 
 /** An action error that ends the request with a message page. */
@@ -214,14 +214,35 @@ async function signinForm(ctx) {
   return signinPage(ctx);
 }
 
+/**
+ * A failed sign-in answers no sooner than this after the form arrived. An unknown address fails
+ * after one quick lookup, a known one only after hashing the password; the floor (above the
+ * hashing time of faroe-worker's default Argon2id) hides that difference.
+ */
+const SIGNIN_FAILURE_FLOOR_MS = 1000;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 async function signinSubmit(ctx, form) {
+  const started = Date.now();
   const email = field(form, "email").trim();
   const fail = (code) => signinPage(ctx, { email, error: errorMessage(code), status: statusFor(code) });
+  // Same sentence, status and timing whether or not the address has an account.
+  const failIndistinguishably = async () => {
+    await sleep(SIGNIN_FAILURE_FLOOR_MS - (Date.now() - started));
+    return signinPage(ctx, { email, error: SIGNIN_FAILED, status: 400 });
+  };
   const signin = await ctx.faroe.createSignin(email);
-  if (!signin.ok) return fail(signin.errorCode);
+  if (!signin.ok) {
+    // rate_limited here is the per-IP limit, which applies to every address alike.
+    if (["user_not_found", "user_disabled"].includes(signin.errorCode)) return failIndistinguishably();
+    return fail(signin.errorCode);
+  }
   const verified = await ctx.faroe.verifySigninUserPassword(signin.signinToken, field(form, "password"));
   if (!verified.ok) {
     await ctx.faroe.deleteSignin(signin.signinToken);
+    // rate_limited here is the per-account password limit: only an existing account reaches it.
+    if (["incorrect_password", "rate_limited"].includes(verified.errorCode)) return failIndistinguishably();
     return fail(verified.errorCode);
   }
   const done = await ctx.faroe.completeSignin(signin.signinToken);
@@ -269,6 +290,31 @@ async function signout(ctx) {
   }
   return ctx.redirect("/?notice=signed-out");
 }
+
+/**
+ * "Sign out everywhere else", offered with a password change or reset. Faroe's
+ * delete_all_sessions ends every session of the user through the user's sessions counter, this
+ * one included, so this browser then signs in again with the password just set and gets a fresh
+ * session. Returns the redirect that ends the request.
+ */
+async function signOutEverywhereElse(ctx, sessionToken, email, password, successNotice) {
+  const ended = await ctx.faroe.deleteAllSessions(sessionToken);
+  if (!ended.ok) return ctx.redirect("/account?notice=others-not-signed-out");
+  const signin = email ? await ctx.faroe.createSignin(email) : { ok: false };
+  const verified = signin.ok ? await ctx.faroe.verifySigninUserPassword(signin.signinToken, password) : { ok: false };
+  const done = verified.ok ? await ctx.faroe.completeSignin(signin.signinToken) : { ok: false };
+  if (!done.ok) {
+    if (signin.ok) await ctx.faroe.deleteSignin(signin.signinToken);
+    ctx.clearAll();
+    return ctx.redirect("/signin?notice=signed-out-everywhere-sign-in-again");
+  }
+  await startSession(ctx, done.session, done.sessionToken, email);
+  return ctx.redirect(`/account?notice=${successNotice}`);
+}
+
+/** The opt-in checkbox on the password change and reset forms. */
+const signOutOthersField = () => html`<label class="check"><input type="checkbox" id="signout-others" name="signout_others" value="1"> Sign out everywhere else</label>
+  <p class="hint">Ends every other session of your account; this browser stays signed in.</p>`;
 
 async function signoutEverywhere(ctx, form, current) {
   const result = await ctx.faroe.deleteAllSessions(current.token);
@@ -392,6 +438,7 @@ function passwordPage(ctx, { identityVerified = false, error = null, status = 20
   <label for="new-password">New password</label>
   <input id="new-password" name="new_password" type="password" autocomplete="new-password" minlength="10" maxlength="100" required>
   <p class="hint">10 to 100 characters. Passwords found in data breaches are refused.</p>
+  ${signOutOthersField()}
   <button type="submit">Change password</button>
 </form>
 <p class="hint"><a href="/account">Back to your account</a></p>`, { error, status, signedIn: true });
@@ -413,7 +460,7 @@ async function passwordForm(ctx, form, { token: sessionToken }) {
   return passwordPage(ctx, { identityVerified: existing?.update.userIdentityVerified ?? false });
 }
 
-async function passwordSubmit(ctx, form, { token: sessionToken }) {
+async function passwordSubmit(ctx, form, { token: sessionToken, session }) {
   let existing = await existingPasswordUpdate(ctx, sessionToken);
   if (!existing) {
     const created = await ctx.faroe.createUserPasswordUpdate(sessionToken);
@@ -439,6 +486,10 @@ async function passwordSubmit(ctx, form, { token: sessionToken }) {
     return fail(done.errorCode);
   }
   ctx.clearCookie(COOKIES.passwordUpdate);
+  if (field(form, "signout_others")) {
+    const email = await ctx.rememberedEmail(session.userId);
+    return signOutEverywhereElse(ctx, sessionToken, email, field(form, "new_password"), "password-updated-others-signed-out");
+  }
   return ctx.redirect("/account?notice=password-updated");
 }
 
@@ -506,6 +557,7 @@ function resetVerifyPage(ctx, email, reset, { error = null, status = 200 } = {})
   <label for="new-password">New password</label>
   <input id="new-password" name="new_password" type="password" autocomplete="new-password" minlength="10" maxlength="100" required>
   <p class="hint">10 to 100 characters. Passwords found in data breaches are refused.</p>
+  ${signOutOthersField()}
   <button type="submit">Reset password</button>
 </form>`, { error, status });
 }
@@ -540,6 +592,9 @@ async function resetVerifySubmit(ctx, form) {
   }
   ctx.clearCookie(COOKIES.reset);
   await startSession(ctx, done.session, done.sessionToken, email);
+  if (field(form, "signout_others")) {
+    return signOutEverywhereElse(ctx, done.sessionToken, email, field(form, "new_password"), "password-reset-others-signed-out");
+  }
   return ctx.redirect("/account?notice=password-reset");
 }
 
@@ -631,14 +686,43 @@ const ROUTES = {
   "POST /reset/verify": resetVerifySubmit,
 };
 
-const MAX_FORM_BYTES = 16 * 1024;
+/** The largest form body accepted; every form here is well under 2 KiB. */
+const MAX_FORM_BYTES = 8 * 1024;
 
+class BodyTooLarge extends Error {}
+
+/**
+ * The POST body as a form. The size is checked before anything is read: a declared
+ * Content-Length over the limit is refused at once, and a body without one (chunked) is read as a
+ * stream and refused as soon as it passes the limit, so a large body is never buffered.
+ */
 async function readForm(request) {
+  const declared = request.headers.get("Content-Length");
+  if (declared !== null && !(/^\d+$/.test(declared.trim()) && Number(declared) <= MAX_FORM_BYTES)) {
+    throw new BodyTooLarge();
+  }
   const type = (request.headers.get("Content-Type") ?? "").split(";")[0].trim().toLowerCase();
-  if (type !== "application/x-www-form-urlencoded") return new URLSearchParams();
-  const text = await request.text();
-  if (text.length > MAX_FORM_BYTES) return new URLSearchParams();
-  return new URLSearchParams(text);
+  if (type !== "application/x-www-form-urlencoded" || !request.body) return new URLSearchParams();
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_FORM_BYTES) {
+      await reader.cancel();
+      throw new BodyTooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new URLSearchParams(new TextDecoder().decode(bytes));
 }
 
 export default {
@@ -671,11 +755,23 @@ export default {
       }
       return await handler(ctx, form);
     } catch (e) {
+      if (e instanceof BodyTooLarge) {
+        return ctx.page("Form too large", html`<p>That form was larger than ${MAX_FORM_BYTES} bytes. Go back and try again.</p>`, {
+          status: 413,
+        });
+      }
       if (e instanceof ActionFailure) {
         console.error(`faroe action failed: ${e.code}`);
         return ctx.page("Something went wrong", html`<p><a href="/">Go to the start page</a></p>`, {
           status: e.code === "rate_limited" ? 429 : 500,
           error: errorMessage(e.code),
+        });
+      }
+      if (e instanceof EndpointError && e.status === 429) {
+        // faroe-worker's per-IP limit refused this user's address.
+        return ctx.page("Too many attempts", html`<p><a href="/">Go to the start page</a></p>`, {
+          status: 429,
+          error: errorMessage("rate_limited"),
         });
       }
       if (e instanceof EndpointError) {

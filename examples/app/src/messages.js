@@ -32,6 +32,13 @@ const ERRORS = {
   invalid_user_password_reset_token: "This password reset has expired. Please start again.",
 };
 
+/**
+ * Every sign-in failure that depends on whether the address has an account (unknown address,
+ * disabled account, wrong password, the per-account attempt limit) shows this one sentence.
+ */
+export const SIGNIN_FAILED =
+  "That email address and password do not match an account. After several failed attempts, wait a few minutes before trying again.";
+
 export function errorMessage(code) {
   return ERRORS[code] ?? "Something went wrong on our side. Please try again in a moment.";
 }
@@ -51,6 +58,14 @@ const NOTICES = {
   "email-updated": "Your email address has been changed.",
   "password-updated": "Your password has been changed.",
   "password-reset": "Your password has been reset and you are signed in.",
+  "password-updated-others-signed-out":
+    "Your password has been changed. You are still signed in here; every other device has been signed out (within a minute).",
+  "password-reset-others-signed-out":
+    "Your password has been reset and you are signed in here; every other device has been signed out (within a minute).",
+  "others-not-signed-out":
+    "Your password has been changed, but other devices could not be signed out. Use “Sign out everywhere” below.",
+  "signed-out-everywhere-sign-in-again":
+    "Your password has been changed and every device has been signed out. Please sign in with your new password.",
   "account-deleted": "Your account has been deleted.",
 };
 

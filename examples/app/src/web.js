@@ -3,16 +3,20 @@ import { Client } from "@faroe/client";
 import { ServiceBindingEndpointClient } from "../../../js/src/index.js";
 import { noticeMessage } from "./messages.js";
 
-/** Every cookie the app sets. All are HttpOnly, Secure and SameSite=Lax. */
+/**
+ * Every cookie the app sets. All are HttpOnly, Secure and SameSite=Lax, with `Path=/` and no
+ * Domain; the `__Host-` prefix makes browsers enforce that, so a sibling subdomain or a plain-http
+ * page cannot plant or overwrite them (cookie tossing).
+ */
 export const COOKIES = {
-  session: "fw_session",
-  email: "fw_email",
-  csrf: "fw_csrf",
-  signup: "fw_signup",
-  emailUpdate: "fw_email_update",
-  passwordUpdate: "fw_password_update",
-  deletion: "fw_deletion",
-  reset: "fw_reset",
+  session: "__Host-fw_session",
+  email: "__Host-fw_email",
+  csrf: "__Host-fw_csrf",
+  signup: "__Host-fw_signup",
+  emailUpdate: "__Host-fw_email_update",
+  passwordUpdate: "__Host-fw_password_update",
+  deletion: "__Host-fw_deletion",
+  reset: "__Host-fw_reset",
 };
 
 /** Cookie lifetimes in seconds (flow cookies match the Faroe entity lifetimes). */
@@ -131,6 +135,7 @@ const STYLE = `
   button.secondary { background: #e4e8ee; color: #1d2433; }
   button.danger { background: #c62828; }
   form.inline { display: inline-block; margin-right: 8px; }
+  label.check { font-weight: 400; margin-top: 16px; }
   .error { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; padding: 10px 12px; border-radius: 6px; }
   .notice { background: #e7f4ea; color: #1e5128; border: 1px solid #b7dfc0; padding: 10px 12px; border-radius: 6px; }
   .hint { color: #5b6475; font-size: .9rem; }
@@ -153,7 +158,12 @@ export class Context {
     if (!env.FAROE || typeof env.FAROE.fetch !== "function") {
       throw new ConfigError("The FAROE service binding is missing: add [[services]] binding = \"FAROE\" to wrangler.toml.");
     }
-    this.faroe = new Client(new ServiceBindingEndpointClient(env.FAROE, { secret: env.FAROE_ENDPOINT_SECRET || null }));
+    // The user's own address (Cloudflare sets CF-Connecting-IP on the app's request) drives
+    // faroe-worker's per-IP limit; the service-binding call would otherwise carry none.
+    this.faroe = new Client(new ServiceBindingEndpointClient(env.FAROE, {
+      secret: env.FAROE_ENDPOINT_SECRET || null,
+      clientAddress: request.headers.get("CF-Connecting-IP"),
+    }));
   }
 
   cookie(name) {
