@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine and runs every test: the core natively, the core in wasm (Node), then
+# Sets up a fresh machine and runs every test: the core natively, the same tests in wasm (Node), then
 # the built Worker end to end in workerd, then the js/ package and the example app in Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +10,8 @@ echo "== cargo test (core, native)"
 cargo test --all-targets
 echo "== cargo build --target wasm32-unknown-unknown (core + Worker glue)"
 cargo build --target wasm32-unknown-unknown
-echo "== wasm-pack test --node (core compiled to wasm)"
-wasm-pack test --node -- --test wasm
+echo "== wasm-pack test --node (the same unit and conformance tests, compiled to wasm, in Node)"
+wasm-pack test --node
 echo "== Worker bundles (worker-build --release; build-test adds the test-only fault switches)"
 bash scripts/build.sh
 FAROE_FEATURES=test-faults FAROE_OUT_DIR=build-test bash scripts/build.sh

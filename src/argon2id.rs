@@ -858,6 +858,10 @@ mod simd {
 
 #[cfg(test)]
 mod tests {
+    // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     fn ours(m: u32, t: u32, p: u32, len: usize, password: &[u8], salt: &[u8]) -> Vec<u8> {

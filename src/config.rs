@@ -521,6 +521,10 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
     use crate::ports::PasswordHashAlgorithm;
     use std::collections::HashMap;

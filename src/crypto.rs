@@ -103,6 +103,10 @@ pub fn format_token(id: &str, secret: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     fn in_alphabet(s: &str, alphabet: &[u8; 32]) -> bool {

@@ -148,6 +148,10 @@ impl<'a> SequenceReader<'a> {
 
 #[cfg(test)]
 mod tests {
+    // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     #[test]

@@ -259,6 +259,13 @@ fn kept_block_count() -> usize {
     BLOCKS.with(|blocks| blocks.borrow().len())
 }
 
+/// Empties this thread's kept buffer and plan: wasm runs every test on one thread.
+#[cfg(test)]
+fn reset_kept_blocks() {
+    BLOCKS.with(|blocks| *blocks.borrow_mut() = Vec::new());
+    PLANNED_BLOCKS.with(|planned| planned.set(0));
+}
+
 #[async_trait(?Send)]
 impl PasswordHashAlgorithm for Argon2id {
     fn id(&self) -> &str {
@@ -276,6 +283,10 @@ impl PasswordHashAlgorithm for Argon2id {
 
 #[cfg(test)]
 mod tests {
+    // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     #[test]
@@ -375,7 +386,7 @@ mod tests {
 
     #[test]
     fn planned_block_memory_is_allocated_once_at_the_largest_size() {
-        // Each test runs on a thread of its own, so the kept buffer starts empty.
+        reset_kept_blocks();
         let small = Argon2id::from_id("argon2id.64.1.1.32").unwrap();
         let big = Argon2id::from_id("argon2id.256.1.1.32").unwrap();
         Argon2id::plan_block_memory([&small, &big]);
@@ -396,6 +407,7 @@ mod tests {
 
     #[test]
     fn unplanned_block_memory_grows_to_the_hash_at_hand() {
+        reset_kept_blocks();
         let small = Argon2id::from_id("argon2id.64.1.1.32").unwrap();
         small.hash_sync(b"password", b"somesaltsomesalt").unwrap();
         assert_eq!(kept_block_count(), 64);

@@ -1,6 +1,9 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! The HTTP adapters against a fake transport: the user-server client's response mapping
 //! (spec §10.2), the email providers' requests, and the Pwned Passwords check (spec §8.1).
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use async_trait::async_trait;
 use faroe_worker::adapters::email::{

@@ -1,9 +1,13 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Randomized differential test of `faroe_worker::argon2id` (the Argon2id the Worker runs in wasm;
-//! natively its portable compression) against the `argon2` crate: cost parameters, output
+//! natively its portable compression, under `wasm-pack test --node` its simd128 one) against the
+//! `argon2` crate: cost parameters, output
 //! lengths, password and salt lengths, and RFC 9106's secret K and associated data X, over
 //! working memory that is larger than needed and dirty. tests/wasm.rs runs the same comparison
 //! in wasm with each compression.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use faroe_worker::argon2id::{self as ours, Block, Compression};
 use proptest::collection::vec;

@@ -1,6 +1,10 @@
 //! The per-IP limit's view of an end user's address (docs/abuse-limits.md): strict parsing, IPv4
 //! by address, IPv6 by /64.
 
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use faroe_worker::client_address::ClientAddress;
 
 fn subject(value: &str) -> Option<String> {

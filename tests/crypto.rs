@@ -1,4 +1,3 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Spec §5: distribution smoke tests for the random values (ids, token secrets, email address
 //! verification codes, temporary passwords), token format, and the semantics of secret hashing
 //! and constant-time comparison.
@@ -6,6 +5,10 @@
 //! The statistical bounds are generous: each chi-square test fails with probability about 1e-6
 //! for a correct generator, so a failure means a broken mapping (a missing symbol, a biased or
 //! constant position, correlated neighbours), not bad luck.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 use common::*;

@@ -1,6 +1,9 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Spec §1 (the action invocation endpoint) and the scenarios of §14.2: malformed requests are
 //! request errors (HTTP 400) that touch nothing, well-formed ones produce a result object.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 use common::*;

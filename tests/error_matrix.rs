@@ -1,7 +1,10 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Spec Appendix B: for every action, success and every error code it may return. Client codes and
 //! `internal_conflict` must not be logged; `internal_error` (and `session_not_created`) must be
 //! logged exactly once with the action name and the invocation id (§11).
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 mod flow_helpers;

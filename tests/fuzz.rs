@@ -1,4 +1,3 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! A fuzz target for the action invocation endpoint that runs on stable Rust (cargo-fuzz needs
 //! nightly): a deterministic mutation engine over the seed corpus in `tests/fuzz/corpus/` feeds
 //! `Server::resolve` (and, for some harnesses, `resolve_with_filter` / `resolve_gated`) on the
@@ -23,6 +22,7 @@
 //!
 //! ```sh
 //! cargo test --test fuzz                          # FUZZ_ITERATIONS=20000, well under 10 s
+//! wasm-pack test --node -- --test fuzz            # the same 20000 in wasm (no env vars there)
 //! FUZZ_SEED=0x1234 FUZZ_ITERATIONS=2000000 cargo test --release --test fuzz -- --nocapture
 //! npm run fuzz                                    # the long run
 //! ```
@@ -30,7 +30,13 @@
 //! The mutation schedule is a pure function of `FUZZ_SEED` (xorshift64*). The server draws its
 //! own ids, secrets and codes from the OS CSPRNG and those values are fed back into later inputs,
 //! so inputs are reproduced byte for byte only up to those random values. Crashing inputs are
-//! written to `$CARGO_TARGET_TMPDIR/fuzz-crashes/` (`target/tmp/fuzz-crashes/`).
+//! quoted in the failure message and, natively, written to `$CARGO_TARGET_TMPDIR/fuzz-crashes/`
+//! (`target/tmp/fuzz-crashes/`). In wasm a panic aborts the run (panic = abort) instead of being
+//! caught, which still fails the test with the panic's message.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 use common::*;
@@ -120,19 +126,135 @@ struct Seed {
     bytes: Vec<u8>,
 }
 
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus")
+/// The seed corpus of `tests/fuzz/corpus/`, embedded so the wasm run (no file system) fuzzes the
+/// same seeds; natively, [`load_corpus`] checks that this list names every file there.
+macro_rules! embedded_corpus {
+    ($($name:literal,)*) => {
+        &[$(($name, include_bytes!(concat!("fuzz/corpus/", $name)))),*]
+    };
 }
+const CORPUS: &[(&str, &[u8])] = embedded_corpus![
+    "accept_all_escapes_in_password.json",
+    "accept_duplicate_names_in_sibling_objects.json",
+    "accept_email_max_length.json",
+    "accept_empty_strings.json",
+    "accept_escaped_action_name.json",
+    "accept_escaped_member_names.json",
+    "accept_extra_members.json",
+    "accept_long_token.json",
+    "accept_many_dots_token.json",
+    "accept_nested_extra_member.json",
+    "accept_nesting_127_levels.json",
+    "accept_nul_in_token.json",
+    "accept_numbers_elsewhere.json",
+    "accept_password_boundaries.json",
+    "accept_rtl_and_combining_password.json",
+    "accept_unicode_email.json",
+    "accept_unicode_token.json",
+    "accept_whitespace_around.json",
+    "reject_action_not_string.json",
+    "reject_action_with_nul.json",
+    "reject_argument_array.json",
+    "reject_argument_bool.json",
+    "reject_argument_missing.json",
+    "reject_argument_null.json",
+    "reject_argument_number.json",
+    "reject_argument_object.json",
+    "reject_arguments_array.json",
+    "reject_arguments_missing.json",
+    "reject_arguments_null.json",
+    "reject_arguments_string.json",
+    "reject_array.json",
+    "reject_bad_escape.json",
+    "reject_duplicate_in_arguments.json",
+    "reject_duplicate_nested.json",
+    "reject_duplicate_top_level.json",
+    "reject_duplicate_via_escape.json",
+    "reject_empty_body.json",
+    "reject_invalid_utf8.json",
+    "reject_lone_surrogate.json",
+    "reject_missing_action.json",
+    "reject_nesting_1000_levels.json",
+    "reject_nesting_128_levels.json",
+    "reject_not_json.json",
+    "reject_null.json",
+    "reject_number.json",
+    "reject_number_out_of_range.json",
+    "reject_raw_control_character.json",
+    "reject_single_quotes.json",
+    "reject_string.json",
+    "reject_trailing_comma.json",
+    "reject_trailing_garbage.json",
+    "reject_truncated.json",
+    "reject_two_objects.json",
+    "reject_unknown_action.json",
+    "reject_uppercase_action.json",
+    "reject_utf8_bom.json",
+    "valid_complete_signin.json",
+    "valid_complete_signup.json",
+    "valid_complete_user_deletion.json",
+    "valid_complete_user_email_address_update.json",
+    "valid_complete_user_password_reset.json",
+    "valid_complete_user_password_update.json",
+    "valid_create_signin.json",
+    "valid_create_signup.json",
+    "valid_create_user_deletion.json",
+    "valid_create_user_email_address_update.json",
+    "valid_create_user_password_reset.json",
+    "valid_create_user_password_update.json",
+    "valid_delete_all_sessions.json",
+    "valid_delete_session.json",
+    "valid_delete_signin.json",
+    "valid_delete_signup.json",
+    "valid_delete_user_deletion.json",
+    "valid_delete_user_email_address_update.json",
+    "valid_delete_user_password_reset.json",
+    "valid_delete_user_password_update.json",
+    "valid_get_session.json",
+    "valid_get_signin.json",
+    "valid_get_signup.json",
+    "valid_get_user_deletion.json",
+    "valid_get_user_email_address_update.json",
+    "valid_get_user_password_reset.json",
+    "valid_get_user_password_update.json",
+    "valid_send_signup_email_address_verification_code.json",
+    "valid_send_user_email_address_update_email_address_verification_code.json",
+    "valid_set_signup_password.json",
+    "valid_set_user_password_reset_new_password.json",
+    "valid_set_user_password_update_new_password.json",
+    "valid_verify_signin_user_password.json",
+    "valid_verify_signup_email_address_verification_code.json",
+    "valid_verify_user_deletion_user_password.json",
+    "valid_verify_user_email_address_update_email_address_verification_code.json",
+    "valid_verify_user_email_address_update_user_password.json",
+    "valid_verify_user_password_reset_temporary_password.json",
+    "valid_verify_user_password_update_user_password.json",
+];
 
-/// Every `*.json` seed, sorted by file name so the schedule does not depend on the file system.
+/// Every `*.json` seed, sorted by file name so the schedule does not depend on the list's order.
 fn load_corpus() -> Vec<Seed> {
-    let mut seeds: Vec<Seed> = std::fs::read_dir(corpus_dir())
-        .expect("tests/fuzz/corpus exists")
-        .map(|entry| entry.expect("readable corpus entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .map(|path| Seed {
-            name: path.file_name().unwrap().to_string_lossy().into_owned(),
-            bytes: std::fs::read(&path).expect("readable seed"),
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .expect("tests/fuzz/corpus exists")
+            .map(|entry| entry.expect("readable corpus entry").file_name())
+            .map(|name| name.to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".json"))
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = CORPUS.iter().map(|(name, _)| name.to_string()).collect();
+        embedded.sort();
+        assert_eq!(
+            embedded, on_disk,
+            "tests/fuzz.rs CORPUS must list exactly the files in tests/fuzz/corpus/"
+        );
+    }
+    let mut seeds: Vec<Seed> = CORPUS
+        .iter()
+        .map(|(name, bytes)| Seed {
+            name: name.to_string(),
+            bytes: bytes.to_vec(),
         })
         .collect();
     seeds.sort_by(|a, b| a.name.cmp(&b.name));
@@ -1611,6 +1733,7 @@ fn fuzz_endpoint_resolver() {
         if let Err(problem) = verdict {
             crashes += 1;
             if crash_reports.len() < MAX_REPORTED_CRASHES {
+                // In wasm there is no file system: the report below still quotes the input.
                 let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fuzz-crashes");
                 let path = dir.join(format!("{seed:016x}-{iteration}.json"));
                 let saved = std::fs::create_dir_all(&dir)
@@ -1625,12 +1748,19 @@ fn fuzz_endpoint_resolver() {
         }
     }
 
-    for report in &crash_reports {
-        eprintln!("{report}");
-    }
-    println!(
+    let summary = format!(
         "fuzz: {iterations} executions, {crashes} crashes, {dispatched} dispatched, \
          {request_errors} request errors, seed {seed}"
     );
-    assert_eq!(crashes, 0, "the fuzzer found crashes (see above)");
+    // In wasm, stdout and stderr go nowhere; wasm-bindgen-test shows console output instead.
+    #[cfg(not(target_arch = "wasm32"))]
+    println!("{summary}");
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::console_log!("{summary}");
+    assert_eq!(
+        crashes,
+        0,
+        "the fuzzer found crashes:\n{}",
+        crash_reports.join("\n")
+    );
 }

@@ -1,9 +1,12 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Hashing work is bounded per entity: concurrent set-password requests on one signup, password
 //! update or password reset run one hash; the others answer `internal_conflict` without hashing
 //! (issue #11 item 4). The requests run as joined futures whose every storage call yields, with a
 //! hash algorithm that yields in the middle of hashing and records how many hashes overlap.
 //! `cargo test --test hashing_lease -- --nocapture` prints the figures.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 mod flow_helpers;

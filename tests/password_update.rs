@@ -1,5 +1,8 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Spec §14.7: user password update, scenarios 58–63.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 mod flow_helpers;

@@ -1,6 +1,9 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Spec §7 (token buckets) tested directly on `rate_limit::{consume, check}`, and §14.10 scenarios
 //! 74 and 75 through the actions.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 use common::*;

@@ -1,6 +1,9 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Spec §14.12: remaining success paths and error codes — scenarios 79, 81 (without the
 //! `complete_signin` part) and 82.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 mod flow_helpers;

@@ -1,7 +1,10 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! URLs the Worker sends a secret to must be `https:` (issue #11 item 5); `http:` only to loopback
 //! for local development and tests. Refusals are configuration errors naming the variable and
 //! never echoing the URL.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use faroe_worker::config::{Config, ConfigError, SECRET_BEARING_URLS};
 use std::collections::HashMap;

@@ -1,5 +1,8 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Spec §14.5 (scenarios 39–49), scenario 83 and the session rows of Appendix B.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 use common::*;

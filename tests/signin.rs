@@ -1,6 +1,9 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Spec §14.4 (scenarios 29–38) and the signin rows of Appendix B, plus scenarios 79, 81, 82 and
 //! 84 as far as they concern the signin actions.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 use common::*;

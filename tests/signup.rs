@@ -1,6 +1,9 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Spec §3.1 (the signup flow), the scenarios of §14.3 (9–28), FIX-4 scenario 77 and every error
 //! code Appendix B lists for the seven signup actions.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 use common::*;

@@ -1,66 +1,17 @@
-//! What must hold in wasm32 specifically (run with `wasm-pack test --node -- --test wasm`):
-//! the CSPRNG backend, ids and tokens, real Argon2id hashing, and the resolver on in-memory ports.
+//! What only the wasm build has (run with `wasm-pack test --node -- --test wasm`): the simd128
+//! Argon2id compression, checked against the portable one and the `argon2` crate, and the resolver
+//! awaited on the JS event loop (wasm-bindgen-futures, as in the Worker) rather than `block_on`.
+//! Everything else in tests/ runs here too (tests/README.md).
 #![cfg(target_arch = "wasm32")]
 
 use faroe_worker::adapters::memory::*;
 use faroe_worker::argon2id::{self as ours, Block, Compression};
 use faroe_worker::password::Argon2id;
 use faroe_worker::ports::{PasswordHashAlgorithm, User};
-use faroe_worker::{crypto, PasswordConfig, Ports, Server, SessionConfig};
+use faroe_worker::{PasswordConfig, Ports, Server, SessionConfig};
 use serde_json::{json, Value};
 use std::rc::Rc;
 use wasm_bindgen_test::*;
-
-fn alphabet_ok(s: &str, alphabet: &[u8; 32]) -> bool {
-    s.bytes().all(|b| alphabet.contains(&b))
-}
-
-#[wasm_bindgen_test]
-fn ids_secrets_and_codes_come_from_the_csprng_with_spec_alphabets() {
-    let mut seen = std::collections::HashSet::new();
-    for _ in 0..500 {
-        let id = crypto::generate_id();
-        assert_eq!(id.len(), 24);
-        assert!(alphabet_ok(&id, crypto::LOWERCASE_ALPHABET));
-        assert!(seen.insert(id), "ids must not repeat");
-        let code = crypto::generate_email_address_verification_code();
-        assert_eq!(code.len(), 8);
-        assert!(alphabet_ok(&code, crypto::UPPERCASE_ALPHABET));
-        let temporary = crypto::generate_temporary_password();
-        assert_eq!(temporary.len(), 12);
-        assert!(alphabet_ok(&temporary, crypto::UPPERCASE_ALPHABET));
-    }
-}
-
-#[wasm_bindgen_test]
-fn tokens_parse_and_secret_hashes_compare() {
-    let token = crypto::format_token(&crypto::generate_id(), &crypto::generate_secret());
-    let parsed = crypto::parse_token(&token).unwrap();
-    let hash = crypto::hash_secret(parsed.secret);
-    assert!(crypto::verify_secret(parsed.secret, &hash));
-    assert!(!crypto::verify_secret(parsed.id, &hash));
-    assert!(crypto::parse_token("a.b.c").is_none());
-}
-
-#[wasm_bindgen_test]
-async fn argon2id_hashes_in_wasm_are_deterministic_and_defaults_run() {
-    let small = Argon2id::from_id("argon2id.64.1.1.32").unwrap();
-    let a = small.hash("password", b"somesaltsomesalt").await.unwrap();
-    assert_eq!(
-        a,
-        small.hash("password", b"somesaltsomesalt").await.unwrap()
-    );
-    assert_ne!(
-        a,
-        small.hash("password", b"othersaltothersa").await.unwrap()
-    );
-    let default = Argon2id::from_id("argon2id.16384.3.1.32").unwrap();
-    let h = default.hash("correct-horse", &[7u8; 16]).await.unwrap();
-    assert_eq!(
-        h,
-        argon2_crate(16384, 3, 1, 32, b"correct-horse", &[7u8; 16])
-    );
-}
 
 /// The `argon2` crate's Argon2id (what `hash_sync` runs natively).
 fn argon2_crate(m: u32, t: u32, p: u32, len: usize, password: &[u8], salt: &[u8]) -> Vec<u8> {
@@ -249,9 +200,9 @@ impl Rng {
 
 #[wasm_bindgen_test]
 fn argon2id_matches_the_argon2_crate_on_random_inputs_with_each_compression() {
-    // The wasm half of tests/argon2id_differential.rs (proptest does not run here): random cost
-    // parameters, output lengths, password, salt, secret K and associated data X, over a
-    // reused, dirty and oversized block buffer.
+    // tests/argon2id_differential.rs runs here too, on simd128 only; this checks each compression:
+    // random cost parameters, output lengths, password, salt, secret K and associated data X,
+    // over a reused, dirty and oversized block buffer.
     let mut rng = Rng(0x5eed_a2a2_1d00_2026);
     let mut memory = vec![Block::default(); 8 * 4 + 300 + 8];
     for case in 0..48 {

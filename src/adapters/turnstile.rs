@@ -71,6 +71,10 @@ impl TurnstileVerifier {
 
 #[cfg(test)]
 mod tests {
+    // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
     use crate::adapters::http::HttpResponse;
     use async_trait::async_trait;

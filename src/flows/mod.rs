@@ -567,6 +567,10 @@ pub(crate) fn timestamp(t_seconds: i64) -> Value {
 
 #[cfg(test)]
 mod tests {
+    // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::is_valid_email_address;
 
     #[test]
