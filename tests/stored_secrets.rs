@@ -1,6 +1,9 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! What a storage reader finds (SECURITY.md, "Storage readers" and "Never stored"): token secrets
 //! only as their SHA-256, verification codes in plaintext inside the pending entity.
+
+// `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 use common::*;
