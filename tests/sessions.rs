@@ -693,6 +693,45 @@ fn delete_session_racing_a_cache_fill_stays_revoked() {
 }
 
 #[test]
+fn delete_all_sessions_racing_a_cache_fill_stays_revoked() {
+    // Sign-out everywhere changes only the user's sessions counter: no storage entry of the other
+    // session goes. A get_session of that other session, held in the user store with the old
+    // counter, fills the cache after the revocation; the re-read of the user must drop the copy.
+    use faroe_worker::ports::Cache;
+    let h = Harness::new();
+    let here = h.signin_u1();
+    let elsewhere = h.signin("user1@example.com", U1_PASSWORD);
+    let k = key(&elsewhere);
+    futures::executor::block_on(h.cache.delete(&k)).unwrap(); // a miss, as on another Worker
+    h.cache.instrumentation.clear_log();
+    let pause = h.users.pause_next("get_user");
+    let slow_body = action_body("get_session", &elsewhere);
+    let slow = h.server.resolve(slow_body.as_bytes());
+    let revoke = async {
+        let body = action_body("delete_all_sessions", &here);
+        let result = h.server.resolve(body.as_bytes()).await;
+        assert!(pause.reached(), "get_session is held in the user store");
+        pause.release();
+        result
+    };
+    let (slow, revoked) = futures::executor::block_on(futures::future::join(slow, revoke));
+    assert_eq!(result_of(revoked)["ok"], json!(true));
+    // The slow validation read the old counter: it may still answer ok.
+    assert_eq!(result_of(slow)["ok"], json!(true));
+    assert!(
+        h.main.contains(&k),
+        "the other session's entry is still stored"
+    );
+    assert_eq!(
+        h.cache.instrumentation.count(Op::Set, &k),
+        1,
+        "the held validation filled the cache after the revocation"
+    );
+    assert!(!h.cache.contains(&k), "the revoked session is not cached");
+    h.err_unlogged("get_session", args(&elsewhere), "invalid_session_token");
+}
+
+#[test]
 fn main_path_invalidation_racing_a_cache_fill_stays_revoked() {
     // A user disabled while a slow get_session is held: a second request's main path deletes
     // the session; the held request's fill must not bring it back.

@@ -1,6 +1,7 @@
 //! Sessions (spec §2.3, §2.4, §3.3, §6.2, §6.3): creation, the two validation variants, activity
 //! updates and the cache. This is the only module that touches the session cache. A cache fill
-//! is followed by a main-storage re-read so that a racing `delete_session` cannot put a revoked
+//! is followed by a re-read of the session and its user so that a racing revocation
+//! (`delete_session`, `delete_all_sessions`, a disabled or deleted user) cannot put a revoked
 //! session back into the cache (see `uncache_if_revoked`, `docs/storage.md`).
 
 use super::{seconds, timestamp, ActionResult, Failure, Invocation, TokenError, Values};
@@ -245,7 +246,7 @@ impl Server {
                 )
                 .await
                 .map_err(|e| TokenError::Failed(format!("failed to cache session: {e}")))?;
-            self.uncache_if_revoked(key).await?;
+            self.uncache_if_revoked(key, &session).await?;
         }
         Ok(Validated {
             session,
@@ -253,19 +254,31 @@ impl Server {
         })
     }
 
-    /// Prompt revocation: a DELETE_SESSION that ran between this validation's main-storage read
-    /// and its cache fill deleted the cache key *before* the fill, which would put the revoked
-    /// session back for the whole cache TTL (the session-only variant then skips every check).
-    /// So after the fill, main storage is read again, and if the session is gone the key is
-    /// deleted. Either this re-read comes after the revoker's main-storage delete and sees it
-    /// (our delete follows our fill), or it comes before, and then the revoker's cache delete,
-    /// which follows its main-storage delete, starts after our fill completed. Either way the
-    /// last write to the key is a delete (KV keeps the latest write of a key). A failed re-read
+    /// Prompt revocation: a revocation that ran between this validation's reads and its cache
+    /// fill would otherwise be undone by the fill for the whole cache TTL (the session-only variant
+    /// then skips every check). DELETE_SESSION deletes the cache key *before* our fill; sign-out
+    /// everywhere, disabling and deleting a user change only the user's record. So after the fill
+    /// both are read again (the session in main storage, then the user and its counters), and the
+    /// key is deleted if the session is gone or the user no longer matches it. Either a re-read
+    /// comes after the revoker's write and sees it (our delete follows our fill), or it comes
+    /// before, and then the revocation began after our fill completed: a DELETE_SESSION's cache
+    /// delete follows it, and a user-level revocation caught a copy that was already cached, which
+    /// the spec's cache TTL allows (§6.3). KV keeps the latest write of a key. A failed re-read
     /// also drops the key: the next validation then simply takes the main path again.
-    async fn uncache_if_revoked(&self, key: &str) -> Result<(), TokenError> {
-        match self.ports.main_storage.get(key).await {
-            Ok(_) => Ok(()),
-            Err(_) => self.delete_cached_session(key).await,
+    async fn uncache_if_revoked(&self, key: &str, session: &Session) -> Result<(), TokenError> {
+        let still_valid = self.ports.main_storage.get(key).await.is_ok()
+            && match self.ports.user_store.get_user(&session.user_id).await {
+                Ok(user) => {
+                    !user.disabled
+                        && user.disabled_counter == session.user_disabled_counter
+                        && user.sessions_counter == session.user_sessions_counter
+                }
+                Err(_) => false,
+            };
+        if still_valid {
+            Ok(())
+        } else {
+            self.delete_cached_session(key).await
         }
     }
 
