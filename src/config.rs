@@ -53,13 +53,16 @@ pub static VARIABLES: &[Variable] = &[
 /// bytes base64-encoded are 44).
 pub const MIN_ENDPOINT_SECRET_LENGTH: usize = 32;
 
-/// What a variable that no longer exists did, and why setting it is an error rather than ignored:
-/// a deployment that sets it expects a bound that no longer applies.
-const REMOVED_VARIABLES: &[(&str, &str)] = &[(
+/// Variables that no longer exist: (name, the one value that still describes what the Worker
+/// does, why any other value is an error). Any other value is refused rather than ignored: a
+/// deployment that sets it expects a bound that no longer applies. The value that still holds is
+/// accepted, so an upgrade with our earlier `wrangler.toml` (which set it to 1) keeps serving.
+const REMOVED_VARIABLES: &[(&str, &str, &str)] = &[(
     "MAX_CONCURRENT_PASSWORD_HASHING",
+    "1",
     "was removed and bounds nothing: an isolate hashes synchronously, one password at a time \
      whatever its value, and concurrent set-password requests on one entity hash once (the others \
-     answer internal_conflict). Delete the variable",
+     answer internal_conflict). Delete the variable (1 is still accepted)",
 )];
 
 pub const DEFAULT_TURNSTILE_SITEVERIFY_URL: &str =
@@ -282,8 +285,8 @@ impl Config {
         let get = move |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let get: &dyn Fn(&str) -> Option<String> = &get;
 
-        for (name, why) in REMOVED_VARIABLES {
-            if get(name).is_some() {
+        for (name, still_true, why) in REMOVED_VARIABLES {
+            if get(name).is_some_and(|v| v.trim() != *still_true) {
                 return Err(error(name, *why));
             }
         }
@@ -692,13 +695,15 @@ mod tests {
 
     #[test]
     fn max_concurrent_password_hashing_was_removed() {
-        for value in ["1", "4"] {
+        for value in ["4", "0", "2"] {
             let e = refused(
                 &[("MAX_CONCURRENT_PASSWORD_HASHING", value)],
                 "MAX_CONCURRENT_PASSWORD_HASHING",
             );
             assert!(e.problem.contains("removed"), "{e}");
         }
+        // 1 still describes what the Worker does (our earlier wrangler.toml set it): accepted.
+        assert!(parse(&[("MAX_CONCURRENT_PASSWORD_HASHING", "1")]).is_ok());
         assert!(!VARIABLES
             .iter()
             .any(|v| v.name == "MAX_CONCURRENT_PASSWORD_HASHING"));
