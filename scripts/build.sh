@@ -11,6 +11,9 @@ out_dir="${FAROE_OUT_DIR:-build}"
 # fault switches must never be compiled into it. Those variants go to their own directories.
 features=",${FAROE_FEATURES:-},"
 features="${features// /,}"
+# Cargo also takes a feature as `<package>/<feature>`.
+features="${features//,faroe-worker\//,}"
+features="${features//,faroe_worker\//,}"
 if [ "$(realpath -m "$out_dir")" = "$(realpath -m build)" ]; then
   for forbidden in bench test-faults; do
     if [[ "$features" == *",$forbidden,"* ]]; then

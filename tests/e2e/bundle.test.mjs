@@ -20,7 +20,7 @@ function buildSh(env) {
 test("build.sh refuses the bench and test-faults features for build/", () => {
   assert.ok(existsSync(wasm("build")), "run scripts/build.sh first");
   const before = statSync(wasm("build")).mtimeMs;
-  for (const features of ["bench", "test-faults", "bench,test-faults", "test-faults bench", "d1,bench"]) {
+  for (const features of ["bench", "test-faults", "bench,test-faults", "test-faults bench", "d1,bench", "faroe-worker/bench", "test-faults,faroe_worker/test-faults"]) {
     for (const outDir of [undefined, "build", "./build/", join(root, "build")]) {
       const env = { FAROE_FEATURES: features };
       if (outDir !== undefined) env.FAROE_OUT_DIR = outDir;
