@@ -392,7 +392,9 @@ fn client_address(
             });
         }
     }
-    if header(req, "CF-Worker").is_some() {
+    // Only an authenticated caller's CF-Worker switches the address off: without the secret
+    // (development mode) anyone could send the header to escape the limit.
+    if authenticated && header(req, "CF-Worker").is_some() {
         return Ok(None);
     }
     Ok(header(req, "CF-Connecting-IP").and_then(|value| ClientAddress::parse(&value)))

@@ -165,7 +165,7 @@ test("every answer carries Cache-Control: no-store, errors included", async () =
   // 500 (no secret and no ALLOW_UNAUTHENTICATED_ENDPOINT) is asserted in http.test.mjs.
 });
 
-test("without a bearer secret, X-Faroe-Client-Address is ignored: CF-Connecting-IP counts", async () => {
+test("without a bearer secret, X-Faroe-Client-Address and CF-Worker are ignored: CF-Connecting-IP counts", async () => {
   const open = await startWorker({
     vars: { ...FAST_ALGORITHMS, ALLOW_UNAUTHENTICATED_ENDPOINT: "true", IP_RATE_LIMIT_PER_MINUTE: "1", IP_RATE_LIMIT_BURST: String(BURST) },
   });
@@ -173,8 +173,10 @@ test("without a bearer secret, X-Faroe-Client-Address is ignored: CF-Connecting-
     let served = 0;
     await rateLimitWindowWithRoom();
     for (let i = 0; i < ALLOWANCE + BURST + 2; i++) {
-      // A new spoofed address every time, from one real address.
+      // A new spoofed address every time, from one real address; every other request also claims
+      // to be a Worker's subrequest, which would switch the limit off if it were believed.
       const headers = { "CF-Connecting-IP": "203.0.113.50", "X-Faroe-Client-Address": `198.18.0.${i + 1}` };
+      if (i % 2 === 1) headers["CF-Worker"] = "spoofed.example";
       const r = await invoke(open.url, "create_signin", { user_email_address: "nobody@example.com" }, { secret: null, headers });
       if (r.status === 429) break;
       assert.equal(r.json?.error_code, "user_not_found", r.text);
