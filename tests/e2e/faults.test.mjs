@@ -165,7 +165,7 @@ test("a Durable Object call failing → internal_error logged once, no state wri
   assert.equal((await call("create_signup", { email_address: other })).error_code, "rate_limited");
 });
 
-test("N parallel set-password requests on one entity run one Argon2id hash; the rest answer internal_conflict", async () => {
+test("N parallel set-password requests on one entity run one Argon2id hash; the rest answer internal_conflict or password_already_set", async () => {
   // `count-hashes` (build-test only) logs a test-hash line per user password hash.
   const counted = { "X-Faroe-Test-Fault": "count-hashes" };
   const hashLines = () => jsonLogLines(worker.logs).filter((l) => l.component === "test-hash").length;
@@ -183,9 +183,13 @@ test("N parallel set-password requests on one entity run one Argon2id hash; the 
   const hashes = hashLines() - before;
   const ok = outcomes.filter((c) => c === "ok").length;
   const conflicts = outcomes.filter((c) => c === "internal_conflict").length;
-  console.log(`${parallel} parallel set_signup_password on one signup: ${hashes} hash(es) run, ${ok} ok, ${conflicts} internal_conflict`);
+  const late = outcomes.filter((c) => c === "password_already_set").length;
+  console.log(`${parallel} parallel set_signup_password on one signup: ${hashes} hash(es) run, ${ok} ok, ${conflicts} internal_conflict, ${late} password_already_set`);
   assert.equal(ok, 1, outcomes.join(","));
-  assert.equal(conflicts, parallel - 1, outcomes.join(","));
+  // A request that overlaps the winner loses the lease (internal_conflict); one that workerd
+  // happens to run after it finds the password set. How many overlap is up to the scheduler
+  // (tests/hashing_lease.rs interleaves them deterministically); neither kind hashes.
+  assert.equal(conflicts + late, parallel - 1, outcomes.join(","));
   assert.equal(hashes, 1, "exactly one hash ran");
   assert.equal(jsonLogLines(worker.logs).filter((l) => results.some((r) => r.action_invocation_id === l.action_invocation_id)).length, 0,
     "internal_conflict is not logged");
