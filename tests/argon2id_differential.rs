@@ -13,37 +13,8 @@ use faroe_worker::argon2id::{self as ours, Block, Compression};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-#[allow(clippy::too_many_arguments)]
-fn argon2_crate(
-    m: u32,
-    t: u32,
-    p: u32,
-    len: usize,
-    password: &[u8],
-    salt: &[u8],
-    secret: &[u8],
-    data: &[u8],
-) -> Vec<u8> {
-    let params = argon2::ParamsBuilder::new()
-        .m_cost(m)
-        .t_cost(t)
-        .p_cost(p)
-        .output_len(len)
-        .data(argon2::AssociatedData::new(data).unwrap())
-        .build()
-        .unwrap();
-    let mut out = vec![0u8; len];
-    argon2::Argon2::new_with_secret(
-        secret,
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        params,
-    )
-    .unwrap()
-    .hash_password_into(password, salt, &mut out)
-    .unwrap();
-    out
-}
+mod argon2_reference;
+use argon2_reference::argon2_crate_keyed as argon2_crate;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]

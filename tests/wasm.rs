@@ -13,15 +13,8 @@ use serde_json::{json, Value};
 use std::rc::Rc;
 use wasm_bindgen_test::*;
 
-/// The `argon2` crate's Argon2id (what `hash_sync` runs natively).
-fn argon2_crate(m: u32, t: u32, p: u32, len: usize, password: &[u8], salt: &[u8]) -> Vec<u8> {
-    let params = argon2::Params::new(m, t, p, Some(len)).unwrap();
-    let mut out = vec![0u8; len];
-    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-        .hash_password_into(password, salt, &mut out)
-        .unwrap();
-    out
-}
+mod argon2_reference;
+use argon2_reference::{argon2_crate, argon2_crate_keyed};
 
 /// `faroe_worker::argon2id` with an explicit compression and optional secret / associated data.
 #[allow(clippy::too_many_arguments)]
@@ -143,39 +136,6 @@ fn argon2id_compressions_match_each_other_and_the_argon2_crate() {
             argon2_crate(m, t, p, len, b"password", b"somesaltsomesalt")
         );
     }
-}
-
-/// The argon2 crate with a secret K and associated data X.
-#[allow(clippy::too_many_arguments)]
-fn argon2_crate_keyed(
-    m: u32,
-    t: u32,
-    p: u32,
-    len: usize,
-    password: &[u8],
-    salt: &[u8],
-    secret: &[u8],
-    data: &[u8],
-) -> Vec<u8> {
-    let params = argon2::ParamsBuilder::new()
-        .m_cost(m)
-        .t_cost(t)
-        .p_cost(p)
-        .output_len(len)
-        .data(argon2::AssociatedData::new(data).unwrap())
-        .build()
-        .unwrap();
-    let mut out = vec![0u8; len];
-    argon2::Argon2::new_with_secret(
-        secret,
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        params,
-    )
-    .unwrap()
-    .hash_password_into(password, salt, &mut out)
-    .unwrap();
-    out
 }
 
 /// xorshift64*: a fixed-seed generator, so a failing case can be replayed.
