@@ -7,13 +7,12 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { existsSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import {
-  root, SECRET, FAST_ALGORITHMS, freePort, tempDir, startEmailCapture, startPwnedMock,
+  root, SECRET, FAST_ALGORITHMS, startEmailCapture, startPwnedMock, startExampleApp,
 } from "../../tests/e2e/harness.mjs";
-import { wrangler, wranglerEnv, startWranglerDev, writeBundleConfig } from "../../scripts/wrangler-dev.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -52,50 +51,14 @@ function ensureChromium() {
 }
 
 /**
- * faroe-worker's config for this test: the repository's wrangler.toml with absolute paths, no
- * build command and test vars (a secret endpoint, webhook email, the breach-check mock, fast
- * Argon2id, no session cache so "sign out everywhere" applies at once). Written to a temporary
- * directory so the repository's .dev.vars is not read.
+ * The example app setup (the app + faroe-worker behind its binding, one `wrangler dev`, from the
+ * e2e harness) with this test's faroe-worker vars (a secret endpoint, webhook email, the
+ * breach-check mock, fast Argon2id, no session cache so "sign out everywhere" applies at once).
  */
-function faroeConfig(dir, vars) {
-  return writeBundleConfig({ main: join(root, "build", "index.js"), path: join(dir, "faroe-worker.wrangler.toml"), vars });
-}
-
-/** One `wrangler dev`: the example app (primary, served) + faroe-worker behind its binding. */
 async function startApp(faroeVars) {
-  const dir = await tempDir("faroe-browser-");
-  const persistTo = join(dir, "state");
-  const faroeToml = await faroeConfig(dir, faroeVars);
-  // A private dev registry: no other local `wrangler dev` can answer for faroe-worker.
-  const env = wranglerEnv({ WRANGLER_REGISTRY_PATH: join(dir, "registry") });
-  execFileSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", faroeToml], {
-    cwd: root, env, stdio: "pipe",
-  });
-  const port = await freePort();
-  const args = [
-    "-c", join(root, "examples", "app", "wrangler.toml"),
-    "-c", faroeToml,
-    "--ip", "127.0.0.1",
-    "--port", String(port),
-    "--inspector-port", String(await freePort()),
-    "--persist-to", persistTo,
-    "--show-interactive-dev-session=false",
-    "--log-level", "log",
-    "--var", `APP_SECRET:browser-test-app-secret-${run}`,
-    "--var", `FAROE_ENDPOINT_SECRET:${SECRET}`,
-  ];
-  const dev = await startWranglerDev(args, {
-    env, readyUrl: `http://127.0.0.1:${port}/`, isReady: (r) => r.status === 200,
-  });
-  return {
-    // Served as localhost: a secure context, so Chromium keeps the app's Secure cookies on http.
-    url: `http://localhost:${port}`,
-    logs: dev.logs,
-    async stop() {
-      await dev.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  const app = await startExampleApp({ faroeVars, appVars: { APP_SECRET: `browser-test-app-secret-${run}` } });
+  // Served as localhost: a secure context, so Chromium keeps the app's Secure cookies on http.
+  return { ...app, url: new URL(app.url).origin.replace("127.0.0.1", "localhost") };
 }
 
 /** A page on another origin that auto-submits a form to the app: a cross-site request forgery. */
