@@ -13,6 +13,8 @@ export const MAX_MEMORY_KIB = 96 * 1024;
 export const MAX_ITERATIONS = 10;
 /** src/password.rs OWASP_MINIMUMS: (memory KiB, iterations) pairs OWASP rates equally strong. */
 export const OWASP_MINIMUMS = [[47104, 1], [19456, 2], [12288, 3], [9216, 4], [7168, 5]];
+/** src/password.rs DEFAULT_USER_PASSWORD_ALGORITHM, which existing deployments hash with. */
+export const DEFAULT_USER_PASSWORD_ALGORITHM = "argon2id.65536.3.1.32";
 /** Memory moves in whole MiB (plus OWASP's own figures), the unit people configure. */
 const STEP_KIB = 1024;
 /** Below OWASP (only with `belowOwasp`) the search stops at 1 MiB, t=1. */

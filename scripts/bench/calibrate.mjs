@@ -7,7 +7,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { root } from "../wrangler-dev.mjs";
 import { median, startWorker, workerdCpuMs } from "./workerd.mjs";
-import { MAX_MEMORY_KIB, algorithmId, meetsOwasp, nextStep, normalizeOptions } from "./calibrate-plan.mjs";
+import { DEFAULT_USER_PASSWORD_ALGORITHM, MAX_MEMORY_KIB, algorithmId, meetsOwasp, nextStep, normalizeOptions } from "./calibrate-plan.mjs";
 
 const USAGE = `npm run calibrate -- [options]
   --target-ms N            time per password hash to aim for (default 250)
@@ -184,8 +184,11 @@ if (!onlyIds) {
   const temporary = results.temporary.recommended;
   if (user?.meetsOwasp && temporary?.meetsOwasp) {
     console.log("");
-    console.log("Recommended (wrangler.toml [vars]; keep the ids you used before after the first, so existing hashes still verify):");
-    console.log(`  PASSWORD_HASH_ALGORITHMS = "${user.id}"`);
+    // Hashes made with the defaults must still verify: the default id stays in the list, after
+    // the new first one. Any other ids used before belong there too.
+    const verifying = user.id === DEFAULT_USER_PASSWORD_ALGORITHM ? "" : `,${DEFAULT_USER_PASSWORD_ALGORITHM}`;
+    console.log("Recommended (wrangler.toml [vars]; after the first id, list every id used before so existing hashes still verify):");
+    console.log(`  PASSWORD_HASH_ALGORITHMS = "${user.id}${verifying}"`);
     console.log(`  TEMPORARY_PASSWORD_HASH_ALGORITHM = "${temporary.id}"`);
   }
   const slowest = Math.max(user?.medianMs ?? 0, temporary?.medianMs ?? 0);

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  MAX_ITERATIONS, MAX_MEMORY_KIB, OWASP_MINIMUMS, algorithmId, meetsOwasp, nextStep, normalizeOptions, owaspMinIterations,
+  DEFAULT_USER_PASSWORD_ALGORITHM, MAX_ITERATIONS, MAX_MEMORY_KIB, OWASP_MINIMUMS, algorithmId, meetsOwasp, nextStep, normalizeOptions, owaspMinIterations,
 } from "../../scripts/bench/calibrate-plan.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -36,6 +36,7 @@ test("the search's bounds and OWASP minimums are the ones src/password.rs enforc
   const owasp = /pub const OWASP_MINIMUMS: [^=]+=([^;]+);/.exec(rust)[1];
   const pairs = [...owasp.matchAll(/\((\d+), (\d+)\)/g)].map((m) => [Number(m[1]), Number(m[2])]);
   assert.deepEqual(OWASP_MINIMUMS, pairs);
+  assert.equal(DEFAULT_USER_PASSWORD_ALGORITHM, /pub const DEFAULT_USER_PASSWORD_ALGORITHM: &str = "([^"]+)";/.exec(rust)[1]);
   assert.equal(owaspMinIterations(65536), 1);
   assert.equal(owaspMinIterations(47103), 2);
   assert.equal(owaspMinIterations(19456), 2);
