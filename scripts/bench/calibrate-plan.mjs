@@ -36,7 +36,7 @@ export function owaspMinIterations(memoryKiB) {
 }
 
 /** Checks and completes the options; throws on values the Worker could never use. */
-export function normalizeOptions({ targetMs, maxMemoryKiB = MAX_MEMORY_KIB, belowOwasp = false, maxMeasurements = 12 }) {
+export function normalizeOptions({ targetMs, maxMemoryKiB = MAX_MEMORY_KIB, belowOwasp = false, maxMeasurements = 16 }) {
   if (!(Number.isFinite(targetMs) && targetMs > 0)) throw new Error("the target time must be a positive number of ms");
   if (!Number.isInteger(maxMemoryKiB) || maxMemoryKiB > MAX_MEMORY_KIB) {
     throw new Error(`the memory limit must be a whole number of KiB, at most ${MAX_MEMORY_KIB} (96 MiB, the Worker's bound)`);

@@ -7,7 +7,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { root } from "../wrangler-dev.mjs";
 import { median, startWorker, workerdCpuMs } from "./workerd.mjs";
-import { DEFAULT_USER_PASSWORD_ALGORITHM, MAX_MEMORY_KIB, algorithmId, meetsOwasp, nextStep, normalizeOptions } from "./calibrate-plan.mjs";
+import { DEFAULT_USER_PASSWORD_ALGORITHM, MAX_ITERATIONS, MAX_MEMORY_KIB, algorithmId, meetsOwasp, nextStep, normalizeOptions } from "./calibrate-plan.mjs";
 
 const USAGE = `npm run calibrate -- [options]
   --target-ms N            time per password hash to aim for (default 250)
@@ -16,25 +16,30 @@ const USAGE = `npm run calibrate -- [options]
   --below-owasp            also consider settings below OWASP's minimum (the Worker refuses them;
                            this only shows what would fit)
   --runs N                 timed requests per setting (default 5; median reported)
-  --max-measurements N     settings measured per search at most (default 12)
+  --max-measurements N     settings measured at most, both searches together (default 16)
   --budget-seconds N       stop measuring after this long (default 150)
   --measure ID[,ID...]     only time these algorithm ids, no search
   --json                   print the results as JSON too`;
 
-const { values: args } = parseArgs({
-  options: {
-    "target-ms": { type: "string", default: "250" },
-    "temporary-target-ms": { type: "string" },
-    "max-memory-mib": { type: "string", default: String(MAX_MEMORY_KIB / 1024) },
-    "below-owasp": { type: "boolean", default: false },
-    runs: { type: "string", default: "5" },
-    "max-measurements": { type: "string", default: "12" },
-    "budget-seconds": { type: "string", default: "150" },
-    measure: { type: "string" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
-});
+const options = {
+  "target-ms": { type: "string", default: "250" },
+  "temporary-target-ms": { type: "string" },
+  "max-memory-mib": { type: "string", default: String(MAX_MEMORY_KIB / 1024) },
+  "below-owasp": { type: "boolean", default: false },
+  runs: { type: "string", default: "5" },
+  "max-measurements": { type: "string", default: "16" },
+  "budget-seconds": { type: "string", default: "150" },
+  measure: { type: "string" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", default: false },
+};
+let args;
+try {
+  ({ values: args } = parseArgs({ options }));
+} catch (e) {
+  console.error(`calibrate: ${e.message}\n\n${USAGE}`);
+  process.exit(2);
+}
 if (args.help) {
   console.log(USAGE);
   process.exit(0);
@@ -65,7 +70,11 @@ try {
     onlyIds = args.measure.split(",").map((id) => {
       const m = /^argon2id\.([1-9]\d*)\.([1-9]\d*)\.1\.32$/.exec(id.trim());
       if (!m) throw new Error(`--measure takes ids like argon2id.65536.3.1.32 (one lane, 32-byte tag), not "${id}"`);
-      return { memoryKiB: Number(m[1]), iterations: Number(m[2]) };
+      const setting = { memoryKiB: Number(m[1]), iterations: Number(m[2]) };
+      if (setting.memoryKiB < 8 || setting.memoryKiB > MAX_MEMORY_KIB || setting.iterations > MAX_ITERATIONS) {
+        throw new Error(`--measure: ${id} is outside the Worker's bounds (8 KiB to 96 MiB, t=1 to ${MAX_ITERATIONS})`);
+      }
+      return setting;
     });
   }
 } catch (e) {
@@ -147,7 +156,7 @@ try {
     const run = async (target) => {
       for (;;) {
         const outOfTime = Date.now() - started > budgetMs;
-        const step = nextStep({ ...search, targetMs: target, maxMeasurements: outOfTime ? 1 : search.maxMeasurements }, measurements);
+        const step = nextStep({ ...search, targetMs: target, maxMeasurements: outOfTime ? Math.max(1, measurements.length) : search.maxMeasurements }, measurements);
         if (step.done) return outOfTime ? { ...step, reason: `${step.reason} (time budget of ${budgetMs / 1000} s used up)` } : step;
         await measured(step.measure);
       }
