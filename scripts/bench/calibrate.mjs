@@ -157,7 +157,7 @@ try {
       for (;;) {
         const outOfTime = Date.now() - started > budgetMs;
         const step = nextStep({ ...search, targetMs: target, maxMeasurements: outOfTime ? Math.max(1, measurements.length) : search.maxMeasurements }, measurements);
-        if (step.done) return outOfTime ? { ...step, reason: `${step.reason} (time budget of ${budgetMs / 1000} s used up)` } : step;
+        if (step.done) return outOfTime && step.reason.startsWith("stopped after") ? { ...step, reason: `${step.reason} (time budget of ${budgetMs / 1000} s used up)` } : step;
         await measured(step.measure);
       }
     };
