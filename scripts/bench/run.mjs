@@ -4,14 +4,15 @@
 // Prints one table. It reports targets as met or missed and never fails because of a figure.
 import { spawn, execFile as execFileCb } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtemp, readFile, readdir, writeFile, rm } from "node:fs/promises";
+import { mkdtemp, writeFile, rm } from "node:fs/promises";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import autocannon from "autocannon";
-import { root, wrangler, freePort, wranglerEnv, startWranglerDev, writeBundleConfig } from "../wrangler-dev.mjs";
+import { root, freePort } from "../wrangler-dev.mjs";
+import { median, startWorker, workerdCpuMs } from "./workerd.mjs";
 
 const execFile = promisify(execFileCb);
 const out = process.env.BENCH_OUT ?? join(root, "target", "bench");
@@ -38,12 +39,6 @@ const results = { started: new Date().toISOString() };
 
 const log = (...a) => console.error("bench:", ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (values) => {
-  const v = [...values].sort((a, b) => a - b);
-  const n = v.length;
-  return n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-};
-
 async function runJson(cmd, args, options = {}) {
   const { stdout } = await execFile(cmd, args, { maxBuffer: 64 << 20, ...options });
   return JSON.parse(stdout.trim().split("\n").pop());
@@ -130,11 +125,6 @@ const probe :Workerd.Worker = (
 
 // ---------------------------------------------------------------- workerd
 
-/** The repo's wrangler.toml pointed at a bundle under target/bench, with no build step. */
-function writeConfig(dir) {
-  return writeBundleConfig({ main: join(dir, "index.js"), path: join(dir, "wrangler.bench.toml") });
-}
-
 /** Email webhook sink: answers 200 at once, keeps only the codes of setup addresses. */
 async function startSink() {
   const codes = new Map();
@@ -161,43 +151,6 @@ async function startSink() {
     get deliveries() { return deliveries; },
     vars: { EMAIL_PROVIDER: "webhook", EMAIL_WEBHOOK_URL: url, EMAIL_WEBHOOK_SECRET: secret },
     close: () => { server.closeAllConnections?.(); return new Promise((r) => server.close(r)); },
-  };
-}
-
-async function startWorker(dir, vars) {
-  const config = await writeConfig(dir);
-  const persistTo = await mkdtemp(join(tmpdir(), "faroe-bench-"));
-  const port = await freePort();
-  const env = wranglerEnv();
-  await execFile(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", config], { cwd: root, env });
-  const allVars = {
-    // The unauthenticated endpoint needs development mode (the bench Worker is never deployed).
-    DEVELOPMENT_MODE: "true",
-    ALLOW_UNAUTHENTICATED_ENDPOINT: "true",
-    PASSWORD_BREACH_CHECK: "off",
-    ...vars,
-  };
-  const args = [
-    "-c", config,
-    "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(await freePort()),
-    "--persist-to", persistTo,
-    "--show-interactive-dev-session=false",
-    "--log-level", "warn",
-  ];
-  for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
-  const url = `http://127.0.0.1:${port}`;
-  const dev = await startWranglerDev(args, {
-    env, readyUrl: `${url}/__bench/baseline`, isReady: (r) => r.status === 200,
-  });
-  return {
-    url,
-    logs: dev.logs,
-    pgid: dev.pid,
-    async stop() {
-      await dev.stop();
-      await rm(persistTo, { recursive: true, force: true });
-    },
   };
 }
 
@@ -291,26 +244,6 @@ async function workerdHashingMemory(url, sink, concurrent = 4) {
   await Promise.all(tokens.map((signup_token) => ok(url, "set_signup_password", { signup_token, password: "benchmark-password-1" })));
   const wall = performance.now() - start;
   return { concurrent, before_bytes: before, after_setup_bytes: afterSetup, after_bytes: await memoryBytes(url), wall_ms: wall };
-}
-
-/**
- * CPU time (user + system, ms) used so far by the workerd processes of a wrangler dev session, from
- * /proc: on a 2-core machine shared with the load generator, CPU per request is the steadier
- * figure of what the Worker itself costs.
- */
-async function workerdCpuMs(pgid) {
-  let ticks = 0;
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat;
-    try { stat = await readFile(`/proc/${entry}/stat`, "utf8"); } catch { continue; }
-    const close = stat.lastIndexOf(")");
-    const comm = stat.slice(stat.indexOf("(") + 1, close);
-    const fields = stat.slice(close + 2).split(" ");
-    // fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
-    if (comm === "workerd" && Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks * 10; // USER_HZ = 100
 }
 
 /** A short warm-up, then one autocannon run at fixed concurrency; counts Faroe-level failures. */
