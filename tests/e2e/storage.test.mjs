@@ -11,10 +11,10 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
+import { workerdCpuMs } from "../../scripts/bench/workerd.mjs";
 import {
   startWorker, startEmailCapture, startUserServer, invoke, SECRET, FAST_ALGORITHMS, sleep,
 } from "./harness.mjs";
@@ -129,21 +129,6 @@ async function until(inspect, done, deadlineMs = 30_000) {
     last = inspect();
   }
   return last;
-}
-
-/** user + system CPU (ms) of the workerd processes in wrangler's process group, from /proc. */
-async function workerdCpuMs(pgid) {
-  let ticks = 0;
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat;
-    try { stat = await readFile(`/proc/${entry}/stat`, "utf8"); } catch { continue; }
-    const close = stat.lastIndexOf(")");
-    const comm = stat.slice(stat.indexOf("(") + 1, close);
-    const fields = stat.slice(close + 2).split(" ");
-    if (comm === "workerd" && Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks * 10; // USER_HZ = 100
 }
 
 // ---------------------------------------------------------------- the worker
