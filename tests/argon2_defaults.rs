@@ -13,8 +13,6 @@ use faroe_worker::adapters::memory::EmailKind;
 use faroe_worker::password::{
     Argon2id, DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, DEFAULT_USER_PASSWORD_ALGORITHM,
 };
-use faroe_worker::ports::PasswordHashAlgorithm;
-use faroe_worker::{PasswordConfig, Ports, Server};
 use serde_json::json;
 use std::rc::Rc;
 
@@ -32,25 +30,7 @@ fn signup_signin_and_reset_on_the_default_argon2id_parameters() {
     let user_algorithm = Rc::new(Argon2id::from_id(DEFAULT_USER_PASSWORD_ALGORITHM).unwrap());
     let temporary_algorithm =
         Rc::new(Argon2id::from_id(DEFAULT_TEMPORARY_PASSWORD_ALGORITHM).unwrap());
-    h.server = Server::new(
-        Ports {
-            main_storage: h.main.clone(),
-            cache: h.cache.clone(),
-            rate_limit_storage: h.rate.clone(),
-            user_store: h.users.clone(),
-            email_sender: h.email.clone(),
-            error_logger: h.logger.clone(),
-            clock: h.clock.clone(),
-            email_address_checker: h.email_checker.clone(),
-            password_strength_checker: h.strength.clone(),
-        },
-        h.config.session,
-        PasswordConfig {
-            user_password_algorithms: vec![user_algorithm as Rc<dyn PasswordHashAlgorithm>],
-            temporary_password_algorithm: temporary_algorithm,
-        },
-    )
-    .unwrap();
+    h.rebuild_with_algorithms(user_algorithm, temporary_algorithm);
 
     let token = h.signup_ready("argon@example.com");
     h.ok("complete_signup", json!({ "signup_token": token }));

@@ -12,37 +12,17 @@ mod common;
 mod flow_helpers;
 
 use common::*;
-use faroe_worker::adapters::memory::{MemoryRateLimitStorage, Op, Sha256TestAlgorithm};
+use faroe_worker::adapters::memory::{yield_once, MemoryRateLimitStorage, Op, Sha256TestAlgorithm};
 use faroe_worker::flows::{hashing_lease_key, HASHING_LEASE_DURATION, HASHING_LEASE_PREFIX};
 use faroe_worker::ports::{Clock, PasswordHashAlgorithm, RateLimitStorage, StorageError};
-use faroe_worker::{PasswordConfig, Ports, Server};
 use flow_helpers::*;
 use futures::executor::block_on;
 use futures::future::join_all;
 use serde_json::{json, Value};
 use std::cell::Cell;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
 const N: usize = 8;
-
-/// Yields to the executor once.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
 
 /// The harness's `test-a` hash, counting hashes, the most that ran at once, and the hashes that
 /// ran without a hashing lease in rate-limit storage. It yields several times mid-hash, so that
@@ -84,7 +64,7 @@ impl PasswordHashAlgorithm for CountingAlgorithm {
             self.without_lease.set(self.without_lease.get() + 1);
         }
         for _ in 0..4 {
-            YieldOnce(false).await;
+            yield_once().await;
         }
         self.running.set(self.running.get() - 1);
         self.hashes.set(self.hashes.get() + 1);
@@ -102,25 +82,10 @@ fn harness() -> (Harness, Rc<CountingAlgorithm>) {
         most_at_once: Cell::new(0),
         without_lease: Cell::new(0),
     });
-    h.server = Server::new(
-        Ports {
-            main_storage: h.main.clone(),
-            cache: h.cache.clone(),
-            rate_limit_storage: h.rate.clone(),
-            user_store: h.users.clone(),
-            email_sender: h.email.clone(),
-            error_logger: h.logger.clone(),
-            clock: h.clock.clone(),
-            email_address_checker: h.email_checker.clone(),
-            password_strength_checker: h.strength.clone(),
-        },
-        h.config.session,
-        PasswordConfig {
-            user_password_algorithms: vec![counting.clone() as Rc<dyn PasswordHashAlgorithm>],
-            temporary_password_algorithm: Rc::new(Sha256TestAlgorithm::new("test-t")),
-        },
-    )
-    .unwrap();
+    h.rebuild_with_algorithms(
+        counting.clone(),
+        Rc::new(Sha256TestAlgorithm::new("test-t")),
+    );
     (h, counting)
 }
 

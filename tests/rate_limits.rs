@@ -12,7 +12,6 @@ use async_trait::async_trait;
 use faroe_worker::adapters::memory::{MemoryRateLimitStorage, Op, Sha256TestAlgorithm};
 use faroe_worker::ports::{Millis, PasswordHashAlgorithm, RateLimitStorage, StorageError};
 use faroe_worker::rate_limit::{check, consume, mailbox, Bucket, Decision, RateLimitError};
-use faroe_worker::{PasswordConfig, Ports, Server};
 use futures::executor::block_on;
 use serde_json::json;
 use std::cell::Cell;
@@ -569,29 +568,13 @@ impl PasswordHashAlgorithm for CountingAlgorithm {
 fn counting_harness() -> (Harness, Rc<Cell<usize>>) {
     let mut h = Harness::new();
     let calls = Rc::new(Cell::new(0));
-    let ports = Ports {
-        main_storage: h.main.clone(),
-        cache: h.cache.clone(),
-        rate_limit_storage: h.rate.clone(),
-        user_store: h.users.clone(),
-        email_sender: h.email.clone(),
-        error_logger: h.logger.clone(),
-        clock: h.clock.clone(),
-        email_address_checker: h.email_checker.clone(),
-        password_strength_checker: h.strength.clone(),
-    };
-    h.server = Server::new(
-        ports,
-        h.config.session,
-        PasswordConfig {
-            user_password_algorithms: vec![Rc::new(CountingAlgorithm {
-                inner: Sha256TestAlgorithm::new("test-a"),
-                calls: calls.clone(),
-            })],
-            temporary_password_algorithm: Rc::new(Sha256TestAlgorithm::new("test-t")),
-        },
-    )
-    .unwrap();
+    h.rebuild_with_algorithms(
+        Rc::new(CountingAlgorithm {
+            inner: Sha256TestAlgorithm::new("test-a"),
+            calls: calls.clone(),
+        }),
+        Rc::new(Sha256TestAlgorithm::new("test-t")),
+    );
     (h, calls)
 }
 

@@ -32,6 +32,10 @@ pub enum Op {
 pub type Hook = Box<dyn FnMut(Op, &str)>;
 
 /// Yields once to the executor, so `join!`ed actions interleave at every storage call.
+pub async fn yield_once() {
+    YieldOnce(false).await
+}
+
 struct YieldOnce(bool);
 
 impl Future for YieldOnce {

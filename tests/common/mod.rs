@@ -151,9 +151,9 @@ impl Harness {
         }
     }
 
-    /// Rebuilds the server from `self.config` over the same stores (a reconfigured deployment).
-    pub fn rebuild(&mut self) {
-        let ports = Ports {
+    /// The server's ports over this harness's stores.
+    pub fn ports(&self) -> Ports {
+        Ports {
             main_storage: self.main.clone(),
             cache: self.cache.clone(),
             rate_limit_storage: self.rate.clone(),
@@ -163,8 +163,30 @@ impl Harness {
             clock: self.clock.clone(),
             email_address_checker: self.email_checker.clone(),
             password_strength_checker: self.strength.clone(),
-        };
-        self.server = build_server(&self.config, ports);
+        }
+    }
+
+    /// Rebuilds the server from `self.config` over the same stores (a reconfigured deployment).
+    pub fn rebuild(&mut self) {
+        self.server = build_server(&self.config, self.ports());
+    }
+
+    /// Rebuilds the server over the same stores with other password algorithms (real Argon2id,
+    /// or a test algorithm that counts its calls).
+    pub fn rebuild_with_algorithms(
+        &mut self,
+        user: Rc<dyn PasswordHashAlgorithm>,
+        temporary: Rc<dyn PasswordHashAlgorithm>,
+    ) {
+        self.server = Server::new(
+            self.ports(),
+            self.config.session,
+            PasswordConfig {
+                user_password_algorithms: vec![user],
+                temporary_password_algorithm: temporary,
+            },
+        )
+        .expect("valid harness configuration");
     }
 
     /// Moves the clock to T0 + `seconds`.
