@@ -43,6 +43,18 @@ function configFor(bundle) {
   });
 }
 
+/** `wrangler dev` flags for a test run: 127.0.0.1 on `port`, state in `persistTo`, full logs. */
+async function localDevArgs(port, persistTo) {
+  return [
+    "--ip", "127.0.0.1",
+    "--port", String(port),
+    "--inspector-port", String(await freePort()),
+    "--persist-to", persistTo,
+    "--show-interactive-dev-session=false",
+    "--log-level", "log",
+  ];
+}
+
 /** Starts `wrangler dev` on the prebuilt bundle; resolves once it answers. */
 export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
   const ownsState = persistTo === undefined;
@@ -54,15 +66,7 @@ export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
     cwd: root,
     env,
   });
-  const args = [
-    ...config,
-    "--ip", "127.0.0.1",
-    "--port", String(port),
-    "--inspector-port", String(await freePort()),
-    "--persist-to", persistTo,
-    "--show-interactive-dev-session=false",
-    "--log-level", "log",
-  ];
+  const args = [...config, ...(await localDevArgs(port, persistTo))];
   const allVars = { ALLOW_UNAUTHENTICATED_ENDPOINT: "false", PASSWORD_BREACH_CHECK: "off", EMAIL_PROVIDER: "log", ...vars };
   // The log email provider is refused outside development mode; suites with another provider
   // run as production does.
@@ -377,12 +381,7 @@ export async function startExampleApp({ faroeVars = {}, appVars = {}, editFaroeC
   const args = [
     "-c", join(root, "examples", "app", "wrangler.toml"),
     "-c", faroeToml,
-    "--ip", "127.0.0.1",
-    "--port", String(port),
-    "--inspector-port", String(await freePort()),
-    "--persist-to", persistTo,
-    "--show-interactive-dev-session=false",
-    "--log-level", "log",
+    ...(await localDevArgs(port, persistTo)),
   ];
   const allAppVars = { APP_SECRET: `app-test-secret-${randomBytes(8).toString("hex")}`, FAROE_ENDPOINT_SECRET: SECRET, ...appVars };
   for (const [k, v] of Object.entries(allAppVars)) args.push("--var", `${k}:${v}`);
