@@ -795,3 +795,55 @@ fn delete_user_second_factors() {
     m.ok(args("u1"));
     m.done();
 }
+
+// ---- Faroe's actions with the extension on ----
+
+/// With TOTP on, `complete_signin` returns Faroe's codes and `user_second_factor_not_verified`;
+/// `create_signin` keeps Faroe's set, its new account-storage read failing as `internal_error`.
+#[test]
+fn faroes_signin_actions_with_totp_on() {
+    let h = Harness::with_totp();
+    u1_enrolled(&h);
+    h.at(600);
+    let m = Matrix::new(&h, "complete_signin");
+    let t = h.create_signin("user1@example.com");
+    m.err(json!({ "signin_token": "bad" }), "invalid_signin_token");
+    m.err(
+        json!({ "signin_token": t }),
+        "user_first_factor_not_verified",
+    );
+    h.ok(
+        "verify_signin_user_password",
+        json!({ "signin_token": t, "password": U1_PASSWORD }),
+    );
+    m.err(
+        json!({ "signin_token": t }),
+        "user_second_factor_not_verified",
+    );
+    h.accounts
+        .instrumentation
+        .fail_next(Op::Get, &record_key("u1"), failed());
+    m.internal(json!({ "signin_token": t }));
+    assert!(
+        h.main.contains(&format!("aaac.{}", id_of(&t))),
+        "the signin is kept"
+    );
+    let expected: BTreeSet<String> = [
+        "internal_error",
+        "invalid_signin_token",
+        "user_first_factor_not_verified",
+        "user_second_factor_not_verified",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(*m.seen.borrow(), expected);
+    assert!(DOCS.contains("`complete_signin`** gains the error `user_second_factor_not_verified`"));
+
+    h.accounts
+        .instrumentation
+        .fail_next(Op::Get, &record_key("u1"), failed());
+    h.err_internal(
+        "create_signin",
+        json!({ "user_email_address": "user1@example.com" }),
+    );
+}
