@@ -10,7 +10,7 @@ mod faults;
 mod http_client;
 mod kv_cache;
 
-pub use durable_object::{MainStore, RateLimitStore};
+pub use durable_object::{AccountStore, MainStore, RateLimitStore};
 
 use crate::adapters::email::{
     EmailDelivery, LogDelivery, PostmarkDelivery, RenderingEmailSender, ResendDelivery,
