@@ -6,44 +6,14 @@
 // Worker without EXTENSIONS shows the extension's actions are unknown there.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { ExtensionClient, HttpsEndpointClient, EndpointError } from "../../js/src/index.js";
 import { Client } from "@faroe/client";
 import { inspectObject, objectEntries, objectIds } from "./objects.mjs";
+import { base32Decode, currentStep, hotp } from "./totp-codes.mjs";
 import { startWorker, startEmailCapture, startUserServer, invoke, SECRET, FAST_ALGORITHMS } from "./harness.mjs";
 
 // ---------------------------------------------------------------- RFC 6238 (the test's own)
-
-const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-function base32Decode(text) {
-  let bits = 0;
-  let value = 0;
-  const out = [];
-  for (const c of text.replace(/=+$/, "").toUpperCase()) {
-    const i = BASE32.indexOf(c);
-    if (i < 0) throw new Error(`not base32: ${c}`);
-    value = (value << 5) | i;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-}
-
-/** HOTP(key, step) with HMAC-SHA-1, 6 digits (RFC 4226 §5.3). */
-function hotp(key, step) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const mac = createHmac("sha1", key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  const binary = mac.readUInt32BE(offset) & 0x7fffffff;
-  return String(binary % 1_000_000).padStart(6, "0");
-}
-
-const currentStep = () => Math.floor(Date.now() / 1000 / 30);
 
 test("the test's own TOTP matches RFC 6238's SHA-1 vectors", () => {
   const key = Buffer.from("12345678901234567890");
