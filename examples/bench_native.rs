@@ -119,9 +119,10 @@ fn resolver_setup() -> (Server, String) {
         user_store: users,
         email_sender: Rc::new(RecordingEmailSender::new()),
         error_logger: Rc::new(RecordingLogger::new()),
-        clock,
+        clock: clock.clone(),
         email_address_checker: Rc::new(ListEmailAddressChecker::new()),
         password_strength_checker: Rc::new(ListPasswordStrengthChecker::conformance()),
+        account_storage: Rc::new(MemoryAccountStorage::new(clock.clone())),
     };
     let server = Server::new(
         ports,

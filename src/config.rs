@@ -2,6 +2,7 @@
 //! message in one place. Parsed once per isolate; errors name the variable at fault.
 
 use crate::endpoint::{ActionFilter, ACTIONS};
+use crate::extensions::{self, Extensions, TotpConfig};
 use crate::password::{
     Argon2id, DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, DEFAULT_USER_PASSWORD_ALGORITHM,
 };
@@ -47,6 +48,8 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "IP_RATE_LIMIT_BURST", default: "10", meaning: "per-IP bucket capacity" },
     Variable { name: "TURNSTILE_SECRET_KEY", default: "(none = /captcha disabled)", meaning: "Turnstile secret; enables POST /captcha" },
     Variable { name: "TURNSTILE_SITEVERIFY_URL", default: DEFAULT_TURNSTILE_SITEVERIFY_URL, meaning: "Turnstile siteverify endpoint" },
+    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp" },
+    Variable { name: "TOTP_ENCRYPTION_KEYS", default: "(required secret with totp)", meaning: "comma-separated <key id>:<base64 of 32 bytes>; the first encrypts TOTP keys, every one decrypts (rotation: docs/extensions.md)" },
 ];
 
 /// The shortest accepted ACTION_INVOCATION_ENDPOINT_SECRET, in characters (e.g. 32 random
@@ -151,6 +154,8 @@ pub struct Config {
     pub turnstile_secret_key: Option<String>,
     pub turnstile_siteverify_url: String,
     pub upstream_timeout_ms: u64,
+    /// `EXTENSIONS` and their settings (docs/extensions.md).
+    pub extensions: Extensions,
 }
 
 /// A numeric variable: `default` when unset, else its trimmed value parsed and within `range`;
@@ -196,8 +201,11 @@ fn action_list(
     };
     let mut list = Vec::new();
     for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if !ACTIONS.iter().any(|a| a.name == item) {
-            return Err(error(name, format!("\"{item}\" is not a Faroe action")));
+        if !ACTIONS.iter().any(|a| a.name == item) && !extensions::is_extension_action(item) {
+            return Err(error(
+                name,
+                format!("\"{item}\" is not a Faroe or extension action"),
+            ));
         }
         list.push(item.to_string());
     }
@@ -277,6 +285,28 @@ fn require_https_unless_loopback(name: &'static str, url: &str) -> Result<(), Co
     } else {
         Err(refused())
     }
+}
+
+/// `EXTENSIONS` and the settings of the extensions it names.
+fn extensions_config(
+    get: &dyn Fn(&str) -> Option<String>,
+    app_name: &str,
+) -> Result<Extensions, ConfigError> {
+    let names = extensions::parse_extension_names(&get("EXTENSIONS").unwrap_or_default())
+        .map_err(|problem| error("EXTENSIONS", problem))?;
+    let totp = if names.contains(&"totp") {
+        let raw = required(get, "TOTP_ENCRYPTION_KEYS", "when EXTENSIONS contains totp")?;
+        Some(
+            TotpConfig::from_keys_variable(app_name, &raw)
+                .map_err(|problem| error("TOTP_ENCRYPTION_KEYS", problem))?,
+        )
+    } else {
+        None
+    };
+    Ok(Extensions {
+        totp,
+        ..Extensions::default()
+    })
 }
 
 impl Config {
@@ -496,7 +526,11 @@ impl Config {
             ));
         }
 
+        let app_name = get("APP_NAME").unwrap_or_else(|| "Faroe".into());
+        let extensions = extensions_config(get, &app_name)?;
+
         Ok(Self {
+            extensions,
             upstream_timeout_ms,
             endpoint_secret,
             allow_unauthenticated_endpoint,
@@ -512,7 +546,7 @@ impl Config {
             temporary_password_algorithm,
             user_store,
             email,
-            app_name: get("APP_NAME").unwrap_or_else(|| "Faroe".into()),
+            app_name,
             pwned_passwords_url,
             ip_rate_limit: IpRateLimit { per_minute, burst },
             turnstile_secret_key: get("TURNSTILE_SECRET_KEY"),
@@ -846,6 +880,72 @@ mod tests {
         refused(
             &[("ALLOW_UNAUTHENTICATED_ENDPOINT", "true")],
             "ALLOW_UNAUTHENTICATED_ENDPOINT",
+        );
+    }
+
+    const TOTP_KEY_A: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    const TOTP_KEY_B: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+
+    #[test]
+    fn extensions_are_off_unless_named() {
+        let c = parse(&[]).unwrap();
+        assert!(c.extensions.totp.is_none());
+        // Keys alone do not turn TOTP on.
+        let c = parse(&[("TOTP_ENCRYPTION_KEYS", &format!("k1:{TOTP_KEY_A}"))]).unwrap();
+        assert!(c.extensions.totp.is_none());
+        let c = parse(&[("EXTENSIONS", " ")]).unwrap();
+        assert!(c.extensions.totp.is_none());
+    }
+
+    #[test]
+    fn totp_needs_valid_encryption_keys() {
+        let keys = format!("new:{TOTP_KEY_B}, old:{TOTP_KEY_A}");
+        let c = parse(&[
+            ("EXTENSIONS", "totp"),
+            ("TOTP_ENCRYPTION_KEYS", &keys),
+            ("APP_NAME", "Acme"),
+        ])
+        .unwrap();
+        let totp = c.extensions.totp.expect("totp on");
+        assert_eq!(totp.current_key_id(), "new");
+        assert_eq!(totp.issuer, "Acme");
+        assert!(!format!("{totp:?}").contains(TOTP_KEY_A));
+
+        let e = refused(&[("EXTENSIONS", "totp")], "TOTP_ENCRYPTION_KEYS");
+        assert!(e.problem.contains("required"), "{e}");
+        for bad in [
+            "k1".to_string(),
+            format!("K1:{TOTP_KEY_A}"),
+            format!("k1:{TOTP_KEY_A},k1:{TOTP_KEY_B}"),
+            "k1:AQEB".to_string(),
+            "k1:***".to_string(),
+            format!("k1:{TOTP_KEY_A},"),
+        ] {
+            let e = refused(
+                &[("EXTENSIONS", "totp"), ("TOTP_ENCRYPTION_KEYS", &bad)],
+                "TOTP_ENCRYPTION_KEYS",
+            );
+            assert!(!e.to_string().contains(TOTP_KEY_A), "{e}");
+        }
+        for bad in ["totp,passkey", "TOTP", "totp,totp"] {
+            let keys = format!("k1:{TOTP_KEY_A}");
+            refused(
+                &[("EXTENSIONS", bad), ("TOTP_ENCRYPTION_KEYS", &keys)],
+                "EXTENSIONS",
+            );
+        }
+    }
+
+    #[test]
+    fn action_lists_may_name_extension_actions() {
+        let c = parse(&[("ACTION_BLOCKLIST", "delete_user_second_factors")]).unwrap();
+        assert_eq!(
+            c.action_filter,
+            ActionFilter::Blocklist(vec!["delete_user_second_factors".into()])
+        );
+        refused(
+            &[("ACTION_BLOCKLIST", "delete_user_second_factor")],
+            "ACTION_BLOCKLIST",
         );
     }
 

@@ -45,6 +45,11 @@ pub fn generate_temporary_password() -> String {
     random_string(UPPERCASE_ALPHABET, 12)
 }
 
+/// `len` characters of the uppercase alphabet (5 bits each): recovery codes.
+pub fn random_uppercase(len: usize) -> String {
+    random_string(UPPERCASE_ALPHABET, len)
+}
+
 /// Random salt of `size` bytes for a password hash.
 pub fn generate_salt(size: usize) -> Vec<u8> {
     let mut salt = vec![0u8; size];

@@ -106,6 +106,11 @@ impl<'a> SequenceReader<'a> {
         Ok(item)
     }
 
+    /// Whether every item was read (for records with optional trailing items).
+    pub fn is_at_end(&self) -> bool {
+        self.rest.is_empty()
+    }
+
     pub fn byte_vec(&mut self) -> Result<Vec<u8>, DecodeError> {
         self.bytes().map(<[u8]>::to_vec)
     }

@@ -2,6 +2,7 @@
 //! result object. Request errors are a separate type: the edge answers them with HTTP 400.
 
 use crate::crypto;
+use crate::extensions::Extensions;
 use crate::flows::{ActionResult, Failure, Invocation};
 use crate::server::Server;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -293,10 +294,12 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
-/// Steps 1–6 of spec §1.3: the action and its string arguments, or a request error.
+/// Steps 1–6 of spec §1.3: the action and its string arguments, or a request error. An action
+/// that is not Faroe's is looked up in the tables of the extensions that are on.
 fn parse_request(
     body: &[u8],
     filter: &ActionFilter,
+    extensions: &Extensions,
     arguments_out: &mut Vec<String>,
 ) -> Result<&'static ActionDef, RequestError> {
     let StrictJson(parsed) = serde_json::from_slice(body).map_err(|e| {
@@ -325,6 +328,7 @@ fn parse_request(
     let def = ACTIONS
         .iter()
         .find(|def| def.name == action)
+        .or_else(|| extensions.action(&action))
         .ok_or_else(|| RequestError::new("unknown action"))?;
     for param in def.params {
         match arguments.remove(*param) {
@@ -379,7 +383,8 @@ impl Server {
         Fut: std::future::Future<Output = Result<(), E>>,
     {
         let mut args = Vec::with_capacity(3);
-        let def = parse_request(body, filter, &mut args).map_err(Rejection::Request)?;
+        let def =
+            parse_request(body, filter, &self.extensions, &mut args).map_err(Rejection::Request)?;
         gate(def.name).await.map_err(Rejection::Gate)?;
         let invocation = Invocation {
             action: def.name,
@@ -498,9 +503,8 @@ impl Server {
                     .await
             }
             "complete_user_password_reset" => self.complete_user_password_reset(inv, &a[0]).await,
-            other => Err(Failure::Internal(format!(
-                "action \"{other}\" is in the table but has no handler"
-            ))),
+            // Dispatched only when found in the table of an extension that is on.
+            _ => self.run_extension_action(inv, a).await,
         }
     }
 }
@@ -526,13 +530,15 @@ mod tests {
     fn strict_parser_rejects_duplicates_at_any_depth() {
         let mut out = Vec::new();
         let f = ActionFilter::AllowAll;
-        assert!(parse_request(br#"{"action":"get_session","action":"get_session","arguments":{"session_token":"a.b"}}"#, &f, &mut out).is_err());
+        let x = Extensions::default();
+        assert!(parse_request(br#"{"action":"get_session","action":"get_session","arguments":{"session_token":"a.b"}}"#, &f, &x, &mut out).is_err());
         out.clear();
-        assert!(parse_request(br#"{"action":"get_session","arguments":{"session_token":"a.b","session_token":"a.b"}}"#, &f, &mut out).is_err());
+        assert!(parse_request(br#"{"action":"get_session","arguments":{"session_token":"a.b","session_token":"a.b"}}"#, &f, &x, &mut out).is_err());
         out.clear();
         assert!(parse_request(
             br#"{"action":"get_session","arguments":{"session_token":"a.b"},"x":[{"a":1,"a":2}]}"#,
             &f,
+            &x,
             &mut out
         )
         .is_err());
@@ -540,6 +546,7 @@ mod tests {
         assert!(parse_request(
             br#"{"action":"get_session","arguments":{"session_token":"a.b"},"x":[{"a":1,"b":2}]}"#,
             &f,
+            &x,
             &mut out
         )
         .is_ok());

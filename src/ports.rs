@@ -13,7 +13,7 @@ pub type Millis = i64;
 pub enum StorageError {
     /// The key is absent, or (for conditional operations) the entry id / counter did not match.
     NotFound,
-    /// `RateLimitStorage::add` on a key that exists.
+    /// `RateLimitStorage::add` / `AccountStorage::add` on a key that exists.
     AlreadyExists,
     /// Any other failure: the message is logged, never shown to callers.
     Failed(String),
@@ -54,6 +54,41 @@ pub trait MainStorage {
     ) -> Result<(), StorageError>;
     /// `NotFound` if absent.
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
+}
+
+/// Strongly consistent per-user records (one Durable Object per user id). Every operation names the
+/// user; records of one user are isolated from every other user's.
+#[async_trait(?Send)]
+pub trait AccountStorage {
+    /// `NotFound` if absent.
+    async fn get(&self, user_id: &str, key: &str) -> Result<StoredEntry, StorageError>;
+    /// Creates with counter 0; `AlreadyExists` if the key exists. `expires_at` 0 = never.
+    async fn add(
+        &self,
+        user_id: &str,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Millis,
+    ) -> Result<(), StorageError>;
+    /// Replaces and increments the counter only if the record exists with `counter`; else `NotFound`.
+    async fn update(
+        &self,
+        user_id: &str,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Millis,
+        counter: i32,
+    ) -> Result<(), StorageError>;
+    /// Deletes only if the record exists with `counter`; else `NotFound`.
+    async fn delete(&self, user_id: &str, key: &str, counter: i32) -> Result<(), StorageError>;
+    /// Every unexpired record whose key starts with `prefix`, in key order: (key, entry).
+    async fn list(
+        &self,
+        user_id: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, StoredEntry)>, StorageError>;
+    /// Deletes every record of the user (the object vanishes: `deleteAll()`). Absent user: Ok.
+    async fn delete_all(&self, user_id: &str) -> Result<(), StorageError>;
 }
 
 /// Session cache (spec §6.3): may be eventually consistent, must never return an entry past its TTL.
@@ -179,7 +214,8 @@ pub trait PasswordHashAlgorithm {
     async fn hash(&self, password: &str, salt: &[u8]) -> Result<Vec<u8>, String>;
 }
 
-/// The six messages Faroe sends (spec §9). `display_name` may be empty.
+/// The six messages Faroe sends (spec §9), and the extensions' notifications (docs/extensions.md).
+/// `display_name` may be empty.
 #[async_trait(?Send)]
 pub trait EmailSender {
     async fn send_signup_email_address_verification_code(
@@ -216,6 +252,22 @@ pub trait EmailSender {
         &self,
         email_address: &str,
         display_name: &str,
+        timestamp: Millis,
+    ) -> Result<(), String>;
+    /// A second factor (`second_factor`: `"totp"`) was added to the account.
+    async fn send_user_second_factor_added_notification(
+        &self,
+        email_address: &str,
+        display_name: &str,
+        second_factor: &str,
+        timestamp: Millis,
+    ) -> Result<(), String>;
+    /// A second factor (`second_factor`: `"totp"`) was removed from the account.
+    async fn send_user_second_factor_removed_notification(
+        &self,
+        email_address: &str,
+        display_name: &str,
+        second_factor: &str,
         timestamp: Millis,
     ) -> Result<(), String>;
 }

@@ -9,7 +9,7 @@ pub const MAX_TOKENS: u8 = 5;
 
 const MINUTE: Millis = 60_000;
 
-/// The four buckets of spec §7.1 and faroe-worker's mailbox bucket, with their rate-limit-storage
+/// The four buckets of spec §7.1, faroe-worker's mailbox bucket and the TOTP extension's bucket, with their rate-limit-storage
 /// key prefix and refill interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
@@ -21,6 +21,9 @@ pub enum Bucket {
     VerifyEmailCode,
     /// Per user id; consumed by temporary-password verification, checked before resets.
     VerifyTemporaryPassword,
+    /// TOTP extension (docs/extensions.md): per user id; consumed before every TOTP-code or
+    /// recovery-code comparison.
+    VerifySecondFactor,
     /// Not in the spec: per normalized mailbox ([`mailbox`]), consumed right after `SendEmail`
     /// so that no spelling of one address gets more than five code emails per window.
     Mailbox,
@@ -62,8 +65,9 @@ impl Bucket {
             Bucket::SendEmail => "aaab.",
             Bucket::VerifyEmailCode => "aaac.",
             Bucket::VerifyTemporaryPassword => "aaad.",
-            // Outside the spec's `aaa?.` range, so it can never meet one of its keys.
+            // Outside the spec's `aaa?.` range, so they can never meet one of its keys.
             Bucket::Mailbox => "mailbox.",
+            Bucket::VerifySecondFactor => "second_factor.",
         }
     }
 

@@ -1,9 +1,10 @@
 //! The server value: ports, session configuration and password algorithms, built once and shared
 //! by every request.
 
+use crate::extensions::Extensions;
 use crate::ports::{
-    ActionErrorLogger, Cache, Clock, EmailAddressChecker, EmailSender, MainStorage, Millis,
-    PasswordHashAlgorithm, PasswordStrengthChecker, RateLimitStorage, UserStore,
+    AccountStorage, ActionErrorLogger, Cache, Clock, EmailAddressChecker, EmailSender, MainStorage,
+    Millis, PasswordHashAlgorithm, PasswordStrengthChecker, RateLimitStorage, UserStore,
 };
 use std::rc::Rc;
 
@@ -47,6 +48,8 @@ pub struct Ports {
     pub clock: Rc<dyn Clock>,
     pub email_address_checker: Rc<dyn EmailAddressChecker>,
     pub password_strength_checker: Rc<dyn PasswordStrengthChecker>,
+    /// Per-user durable records of the extensions (docs/extensions.md); unused while all are off.
+    pub account_storage: Rc<dyn AccountStorage>,
 }
 
 /// Password algorithms (spec §8.4).
@@ -63,6 +66,8 @@ pub struct Server {
     pub(crate) session_config: SessionConfig,
     pub(crate) user_password_algorithms: Vec<Rc<dyn PasswordHashAlgorithm>>,
     pub(crate) temporary_password_algorithm: Rc<dyn PasswordHashAlgorithm>,
+    /// The enabled extensions (docs/extensions.md); all off after [`Server::new`].
+    pub(crate) extensions: Extensions,
 }
 
 impl Server {
@@ -92,7 +97,18 @@ impl Server {
             session_config,
             user_password_algorithms: passwords.user_password_algorithms,
             temporary_password_algorithm: passwords.temporary_password_algorithm,
+            extensions: Extensions::default(),
         })
+    }
+
+    /// Turns extensions on (docs/extensions.md); errors say which setting is wrong.
+    pub fn with_extensions(self, extensions: Extensions) -> Result<Server, String> {
+        extensions.validate()?;
+        Ok(Self { extensions, ..self })
+    }
+
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
     }
 
     pub fn session_config(&self) -> &SessionConfig {

@@ -230,9 +230,10 @@ async fn resolver_runs_a_signup_and_signin_on_in_memory_ports() {
             user_store: users.clone(),
             email_sender: email.clone(),
             error_logger: Rc::new(RecordingLogger::new()),
-            clock,
+            clock: clock.clone(),
             email_address_checker: Rc::new(ListEmailAddressChecker::new()),
             password_strength_checker: Rc::new(ListPasswordStrengthChecker::conformance()),
+            account_storage: Rc::new(MemoryAccountStorage::new(clock.clone())),
         },
         SessionConfig::default(),
         PasswordConfig {

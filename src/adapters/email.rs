@@ -257,6 +257,79 @@ impl EmailRenderer {
             data,
         )
     }
+
+    /// TOTP extension: `second_factor` (`"totp"`) was added.
+    pub fn second_factor_added(
+        &self,
+        to: &str,
+        display_name: &str,
+        second_factor: &str,
+        timestamp: Millis,
+    ) -> EmailMessage {
+        self.second_factor_changed(
+            "user_second_factor_added_notification",
+            "added to",
+            to,
+            display_name,
+            second_factor,
+            timestamp,
+        )
+    }
+
+    /// TOTP extension: `second_factor` (`"totp"`) was removed.
+    pub fn second_factor_removed(
+        &self,
+        to: &str,
+        display_name: &str,
+        second_factor: &str,
+        timestamp: Millis,
+    ) -> EmailMessage {
+        self.second_factor_changed(
+            "user_second_factor_removed_notification",
+            "removed from",
+            to,
+            display_name,
+            second_factor,
+            timestamp,
+        )
+    }
+
+    fn second_factor_changed(
+        &self,
+        kind: &'static str,
+        change: &str,
+        to: &str,
+        display_name: &str,
+        second_factor: &str,
+        timestamp: Millis,
+    ) -> EmailMessage {
+        let mut data = Map::new();
+        data.insert("display_name".into(), display_name.into());
+        data.insert("second_factor".into(), second_factor.into());
+        data.insert("timestamp".into(), (timestamp.div_euclid(1000)).into());
+        let what = match second_factor {
+            "totp" => "An authenticator app (TOTP)".to_string(),
+            other => format!("A second factor ({other})"),
+        };
+        self.message(
+            kind,
+            to,
+            format!(
+                "A second factor was {change} your {} account",
+                self.app_name
+            ),
+            vec![
+                Self::greeting(display_name),
+                format!(
+                    "{what} was {change} your {} account at {}.",
+                    self.app_name,
+                    format_utc(timestamp)
+                ),
+                "If this was not you, reset your password and contact support.".into(),
+            ],
+            data,
+        )
+    }
 }
 
 /// Where rendered messages go.
@@ -344,6 +417,36 @@ impl EmailSender for RenderingEmailSender {
         let message = self
             .renderer
             .password_updated(email_address, display_name, timestamp);
+        self.delivery.deliver(message).await
+    }
+    async fn send_user_second_factor_added_notification(
+        &self,
+        email_address: &str,
+        display_name: &str,
+        second_factor: &str,
+        timestamp: Millis,
+    ) -> Result<(), String> {
+        let message = self.renderer.second_factor_added(
+            email_address,
+            display_name,
+            second_factor,
+            timestamp,
+        );
+        self.delivery.deliver(message).await
+    }
+    async fn send_user_second_factor_removed_notification(
+        &self,
+        email_address: &str,
+        display_name: &str,
+        second_factor: &str,
+        timestamp: Millis,
+    ) -> Result<(), String> {
+        let message = self.renderer.second_factor_removed(
+            email_address,
+            display_name,
+            second_factor,
+            timestamp,
+        );
         self.delivery.deliver(message).await
     }
 }
@@ -508,6 +611,29 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(format_utc(1_700_000_000_000), "2023-11-14 22:13 UTC");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn second_factor_notifications() {
+        let r = EmailRenderer::new("Acme");
+        let added = r.second_factor_added("a@b", "Al", "totp", 1_700_000_000_000);
+        assert_eq!(added.kind, "user_second_factor_added_notification");
+        assert_eq!(
+            added.subject,
+            "A second factor was added to your Acme account"
+        );
+        assert!(added.text.contains(
+            "An authenticator app (TOTP) was added to your Acme account at 2023-11-14 22:13 UTC."
+        ));
+        let payload = added.webhook_payload();
+        assert_eq!(payload["data"]["second_factor"], "totp");
+        assert_eq!(payload["data"]["timestamp"], 1_700_000_000);
+        let removed = r.second_factor_removed("a@b", "", "totp", 0);
+        assert_eq!(removed.kind, "user_second_factor_removed_notification");
+        assert_eq!(
+            removed.subject,
+            "A second factor was removed from your Acme account"
+        );
     }
 
     #[test]

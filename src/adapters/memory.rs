@@ -5,9 +5,9 @@
 use crate::crypto;
 use crate::encoding::hex;
 use crate::ports::{
-    ActionErrorLogger, Cache, Clock, EmailAddressChecker, EmailSender, MainStorage, Millis,
-    PasswordHashAlgorithm, PasswordStrengthChecker, RateLimitEntry, RateLimitStorage, StorageError,
-    StoredEntry, User, UserStore, UserStoreError,
+    AccountStorage, ActionErrorLogger, Cache, Clock, EmailAddressChecker, EmailSender, MainStorage,
+    Millis, PasswordHashAlgorithm, PasswordStrengthChecker, RateLimitEntry, RateLimitStorage,
+    StorageError, StoredEntry, User, UserStore, UserStoreError,
 };
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -26,6 +26,10 @@ pub enum Op {
     Add,
     Update,
     Delete,
+    /// `AccountStorage::list`.
+    List,
+    /// `AccountStorage::delete_all`.
+    DeleteAll,
 }
 
 /// Called before an operation runs, with the operation and key; may change the store.
@@ -348,6 +352,218 @@ impl RateLimitStorage for MemoryRateLimitStorage {
             }
             _ => Err(StorageError::NotFound),
         }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AccountRecord {
+    value: Vec<u8>,
+    counter: i32,
+    expires_at: Millis,
+}
+
+/// Account storage in memory: one map per user. Instrumented operations see the key as
+/// `<user id>/<key>` ([`MemoryAccountStorage::instrumentation_key`]; `list` sees
+/// `<user id>/<prefix>`, `delete_all` `<user id>/`). `list` leaves out records past their
+/// `expires_at` (0 = never) by the injected clock; nothing is evicted.
+pub struct MemoryAccountStorage {
+    users: RefCell<BTreeMap<String, BTreeMap<String, AccountRecord>>>,
+    clock: Rc<dyn Clock>,
+    pub instrumentation: Instrumentation,
+}
+
+impl MemoryAccountStorage {
+    pub fn new(clock: Rc<dyn Clock>) -> Self {
+        Self {
+            users: RefCell::default(),
+            clock,
+            instrumentation: Instrumentation::default(),
+        }
+    }
+
+    /// The key the instrumentation (faults, hooks, log) sees for `key` of `user_id`.
+    pub fn instrumentation_key(user_id: &str, key: &str) -> String {
+        format!("{user_id}/{key}")
+    }
+
+    /// The ids of users that have at least one record.
+    pub fn user_ids(&self) -> Vec<String> {
+        self.users
+            .borrow()
+            .iter()
+            .filter(|(_, records)| !records.is_empty())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    pub fn keys(&self, user_id: &str) -> Vec<String> {
+        self.users
+            .borrow()
+            .get(user_id)
+            .map(|records| records.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn value(&self, user_id: &str, key: &str) -> Option<Vec<u8>> {
+        self.record(user_id, key).map(|r| r.value)
+    }
+
+    pub fn counter(&self, user_id: &str, key: &str) -> Option<i32> {
+        self.record(user_id, key).map(|r| r.counter)
+    }
+
+    /// Every stored value of every user (to search storage for secrets).
+    pub fn all_values(&self) -> Vec<Vec<u8>> {
+        self.users
+            .borrow()
+            .values()
+            .flat_map(|records| records.values().map(|r| r.value.clone()))
+            .collect()
+    }
+
+    /// Writes a record directly, bypassing instrumentation (counter kept, or 0 when new).
+    pub fn put_raw(&self, user_id: &str, key: &str, value: Vec<u8>) {
+        let mut users = self.users.borrow_mut();
+        let record = users
+            .entry(user_id.to_string())
+            .or_default()
+            .entry(key.to_string())
+            .or_insert(AccountRecord {
+                value: Vec::new(),
+                counter: 0,
+                expires_at: 0,
+            });
+        record.value = value;
+    }
+
+    fn record(&self, user_id: &str, key: &str) -> Option<AccountRecord> {
+        self.users
+            .borrow()
+            .get(user_id)
+            .and_then(|records| records.get(key))
+            .cloned()
+    }
+}
+
+#[async_trait(?Send)]
+impl AccountStorage for MemoryAccountStorage {
+    async fn get(&self, user_id: &str, key: &str) -> Result<StoredEntry, StorageError> {
+        self.instrumentation
+            .before(Op::Get, &Self::instrumentation_key(user_id, key))
+            .await?;
+        self.record(user_id, key)
+            .map(|r| StoredEntry {
+                value: r.value,
+                counter: r.counter,
+            })
+            .ok_or(StorageError::NotFound)
+    }
+
+    async fn add(
+        &self,
+        user_id: &str,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Millis,
+    ) -> Result<(), StorageError> {
+        self.instrumentation
+            .before(Op::Add, &Self::instrumentation_key(user_id, key))
+            .await?;
+        let mut users = self.users.borrow_mut();
+        let records = users.entry(user_id.to_string()).or_default();
+        if records.contains_key(key) {
+            return Err(StorageError::AlreadyExists);
+        }
+        records.insert(
+            key.to_string(),
+            AccountRecord {
+                value,
+                counter: 0,
+                expires_at,
+            },
+        );
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        user_id: &str,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Millis,
+        counter: i32,
+    ) -> Result<(), StorageError> {
+        self.instrumentation
+            .before(Op::Update, &Self::instrumentation_key(user_id, key))
+            .await?;
+        let mut users = self.users.borrow_mut();
+        match users.get_mut(user_id).and_then(|r| r.get_mut(key)) {
+            Some(record) if record.counter == counter => {
+                record.value = value;
+                record.expires_at = expires_at;
+                record.counter = record.counter.wrapping_add(1);
+                Ok(())
+            }
+            _ => Err(StorageError::NotFound),
+        }
+    }
+
+    async fn delete(&self, user_id: &str, key: &str, counter: i32) -> Result<(), StorageError> {
+        self.instrumentation
+            .before(Op::Delete, &Self::instrumentation_key(user_id, key))
+            .await?;
+        let mut users = self.users.borrow_mut();
+        let Some(records) = users.get_mut(user_id) else {
+            return Err(StorageError::NotFound);
+        };
+        match records.get(key) {
+            Some(record) if record.counter == counter => {
+                records.remove(key);
+                Ok(())
+            }
+            _ => Err(StorageError::NotFound),
+        }
+    }
+
+    async fn list(
+        &self,
+        user_id: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, StoredEntry)>, StorageError> {
+        self.instrumentation
+            .before(Op::List, &Self::instrumentation_key(user_id, prefix))
+            .await?;
+        let now = self.clock.now();
+        Ok(self
+            .users
+            .borrow()
+            .get(user_id)
+            .map(|records| {
+                records
+                    .iter()
+                    .filter(|(key, r)| {
+                        key.starts_with(prefix) && (r.expires_at == 0 || r.expires_at > now)
+                    })
+                    .map(|(key, r)| {
+                        (
+                            key.clone(),
+                            StoredEntry {
+                                value: r.value.clone(),
+                                counter: r.counter,
+                            },
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn delete_all(&self, user_id: &str) -> Result<(), StorageError> {
+        self.instrumentation
+            .before(Op::DeleteAll, &Self::instrumentation_key(user_id, ""))
+            .await?;
+        self.users.borrow_mut().remove(user_id);
+        Ok(())
     }
 }
 
@@ -735,7 +951,7 @@ impl UserStore for MemoryUserStore {
     }
 }
 
-/// Which of the six messages an email is.
+/// Which of the six messages (or the extensions' two notifications) an email is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EmailKind {
     SignupEmailAddressVerificationCode,
@@ -744,6 +960,8 @@ pub enum EmailKind {
     UserSignedInNotification,
     UserEmailAddressUpdatedNotification,
     UserPasswordUpdatedNotification,
+    UserSecondFactorAddedNotification,
+    UserSecondFactorRemovedNotification,
 }
 
 /// A recorded email with every field its message carries (empty when not applicable).
@@ -756,6 +974,8 @@ pub struct SentEmail {
     pub secret: String,
     pub new_email_address: String,
     pub timestamp: Option<Millis>,
+    /// The second factor of the extensions' notifications (`"totp"`), else empty.
+    pub second_factor: String,
 }
 
 /// Records every email; can be told to fail a kind of message.
@@ -820,7 +1040,23 @@ impl RecordingEmailSender {
             secret: secret.to_string(),
             new_email_address: new_email_address.to_string(),
             timestamp,
+            second_factor: String::new(),
         });
+        Ok(())
+    }
+
+    fn record_second_factor(
+        &self,
+        kind: EmailKind,
+        email_address: &str,
+        display_name: &str,
+        second_factor: &str,
+        timestamp: Millis,
+    ) -> Result<(), String> {
+        self.record(kind, email_address, display_name, "", "", Some(timestamp))?;
+        if let Some(last) = self.sent.borrow_mut().last_mut() {
+            last.second_factor = second_factor.to_string();
+        }
         Ok(())
     }
 }
@@ -915,6 +1151,36 @@ impl EmailSender for RecordingEmailSender {
             "",
             "",
             Some(timestamp),
+        )
+    }
+    async fn send_user_second_factor_added_notification(
+        &self,
+        email_address: &str,
+        display_name: &str,
+        second_factor: &str,
+        timestamp: Millis,
+    ) -> Result<(), String> {
+        self.record_second_factor(
+            EmailKind::UserSecondFactorAddedNotification,
+            email_address,
+            display_name,
+            second_factor,
+            timestamp,
+        )
+    }
+    async fn send_user_second_factor_removed_notification(
+        &self,
+        email_address: &str,
+        display_name: &str,
+        second_factor: &str,
+        timestamp: Millis,
+    ) -> Result<(), String> {
+        self.record_second_factor(
+            EmailKind::UserSecondFactorRemovedNotification,
+            email_address,
+            display_name,
+            second_factor,
+            timestamp,
         )
     }
 }

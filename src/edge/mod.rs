@@ -18,7 +18,7 @@ use crate::adapters::email::{
 };
 use crate::adapters::http::HttpClient;
 use crate::adapters::logging::JsonLineLogger;
-use crate::adapters::memory::NoCache;
+use crate::adapters::memory::{MemoryAccountStorage, NoCache};
 use crate::adapters::pwned::{NoBreachCheck, PwnedPasswordsChecker};
 use crate::adapters::turnstile::TurnstileVerifier;
 use crate::adapters::user_server::UserServerClient;
@@ -215,6 +215,9 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
         clock: Rc::new(SystemClock),
         email_address_checker: Rc::new(AllowAllEmailAddresses),
         password_strength_checker,
+        // wt-totp-edge replaces this with the AccountStore DO adapter. Unused while every
+        // extension is off (this build never turns one on).
+        account_storage: Rc::new(MemoryAccountStorage::new(Rc::new(SystemClock))),
     };
     // One block buffer for the largest configured algorithm, whichever hashes first.
     Argon2id::plan_block_memory(

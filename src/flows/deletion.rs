@@ -190,6 +190,20 @@ impl Server {
             Err(UserStoreError::UserNotFound) => return Err(Failure::Code("internal_conflict")),
             Err(e) => return Err(Failure::Internal(format!("failed to delete user: {e}"))),
         }
+        // Extensions: the user's account storage goes with the user (a failure only logged).
+        if self.extensions.uses_account_storage() {
+            if let Err(e) = self
+                .ports
+                .account_storage
+                .delete_all(&deletion.user_id)
+                .await
+            {
+                self.log(
+                    invocation,
+                    &format!("failed to delete the user's account storage: {e}"),
+                );
+            }
+        }
         self.delete_entity_logging_errors(invocation, &UserDeletion::key_for(&deletion.id))
             .await;
         Ok(Values::new())

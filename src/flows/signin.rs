@@ -23,6 +23,17 @@ pub(crate) struct Signin {
     pub user_password_hash_counter: i32,
     pub user_disabled_counter: i32,
     pub created_at: i64,
+    /// The TOTP extension's two trailing items (docs/extensions.md); `None` for signins created
+    /// with it off, which are encoded exactly as Faroe's.
+    pub second_factor: Option<SigninSecondFactor>,
+}
+
+/// The second-factor state of a signin (TOTP extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SigninSecondFactor {
+    /// Snapshot at `create_signin`: the user had a second factor then.
+    pub required: bool,
+    pub verified: bool,
 }
 
 impl Entity for Signin {
@@ -40,19 +51,30 @@ impl Entity for Signin {
             user_password_hash_counter: r.int32()?,
             user_disabled_counter: r.int32()?,
             created_at: r.int64()?,
+            second_factor: if r.is_at_end() {
+                None
+            } else {
+                Some(SigninSecondFactor {
+                    required: r.bool()?,
+                    verified: r.bool()?,
+                })
+            },
         })
     }
 
     fn encode(&self) -> Vec<u8> {
-        SequenceWriter::new()
+        let writer = SequenceWriter::new()
             .string(&self.id)
             .string(&self.user_id)
             .bytes(&self.secret_hash)
             .bool(self.user_first_factor_verified)
             .int32(self.user_password_hash_counter)
             .int32(self.user_disabled_counter)
-            .int64(self.created_at)
-            .finish()
+            .int64(self.created_at);
+        match self.second_factor {
+            None => writer.finish(),
+            Some(f) => writer.bool(f.required).bool(f.verified).finish(),
+        }
     }
 
     super::entity_accessors!();
@@ -69,11 +91,28 @@ impl UserEntity for Signin {
 }
 
 impl Signin {
-    fn model(&self) -> Value {
+    /// Faroe's model; with the TOTP extension on, two more members after
+    /// `user_first_factor_verified`.
+    fn model(&self, totp_on: bool) -> Value {
+        if !totp_on {
+            return json!({
+                "id": self.id,
+                "user_id": self.user_id,
+                "user_first_factor_verified": self.user_first_factor_verified,
+                "created_at": timestamp(self.created_at),
+                "expires_at": timestamp(self.created_at + Self::LIFETIME / 1000),
+            });
+        }
+        let second_factor = self.second_factor.unwrap_or(SigninSecondFactor {
+            required: false,
+            verified: false,
+        });
         json!({
             "id": self.id,
             "user_id": self.user_id,
             "user_first_factor_verified": self.user_first_factor_verified,
+            "user_second_factor_required": second_factor.required,
+            "user_second_factor_verified": second_factor.verified,
             "created_at": timestamp(self.created_at),
             "expires_at": timestamp(self.created_at + Self::LIFETIME / 1000),
         })
@@ -104,6 +143,14 @@ impl Server {
         if user.disabled {
             return Err(Failure::Code("user_disabled"));
         }
+        // TOTP extension: snapshot whether this sign-in needs a second factor.
+        let second_factor = match self.extensions.totp {
+            Some(_) => Some(SigninSecondFactor {
+                required: self.has_second_factor(&user.id).await?,
+                verified: false,
+            }),
+            None => None,
+        };
         let secret = crypto::generate_secret();
         let signin = Signin {
             id: crypto::generate_id(),
@@ -113,10 +160,14 @@ impl Server {
             user_password_hash_counter: user.password_hash_counter,
             user_disabled_counter: user.disabled_counter,
             created_at: seconds(self.now()),
+            second_factor,
         };
         self.store_new_entity(&signin).await?;
         let mut values = Values::new();
-        values.insert("signin".into(), signin.model());
+        values.insert(
+            "signin".into(),
+            signin.model(self.extensions.totp.is_some()),
+        );
         values.insert(
             "signin_token".into(),
             crypto::format_token(&signin.id, &secret).into(),
@@ -127,7 +178,10 @@ impl Server {
     pub(crate) async fn get_signin(&self, signin_token: &str) -> ActionResult {
         let (signin, _) = self.validate_signin(signin_token).await?;
         let mut values = Values::new();
-        values.insert("signin".into(), signin.model());
+        values.insert(
+            "signin".into(),
+            signin.model(self.extensions.totp.is_some()),
+        );
         Ok(values)
     }
 
@@ -166,6 +220,14 @@ impl Server {
         let (signin, user) = self.validate_signin(signin_token).await?;
         if !signin.user_first_factor_verified {
             return Err(Failure::Code("user_first_factor_not_verified"));
+        }
+        // TOTP extension: the record is read again, so a second factor enabled after
+        // `create_signin` counts too; the signin is kept for the second factor's verification.
+        if self.extensions.totp.is_some()
+            && !signin.second_factor.is_some_and(|f| f.verified)
+            && self.has_second_factor(&user.id).await?
+        {
+            return Err(Failure::Code("user_second_factor_not_verified"));
         }
         // FIX-10: spend the one-time signin before creating the session, so exactly one of
         // several concurrent completes wins.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use faroe_worker::adapters::memory::*;
+use faroe_worker::extensions::{Extensions, TotpConfig};
 use faroe_worker::ports::{Millis, PasswordHashAlgorithm, User};
 use faroe_worker::{ActionFilter, PasswordConfig, Ports, RequestError, Server, SessionConfig};
 use futures::executor::block_on;
@@ -24,6 +25,19 @@ pub struct HarnessConfig {
     pub session: SessionConfig,
     pub user_algorithms: Vec<&'static str>,
     pub temporary_algorithm: &'static str,
+    /// Every extension off unless a test turns one on ([`Harness::with_totp`]).
+    pub extensions: Extensions,
+}
+
+/// `TOTP_ENCRYPTION_KEYS` of the TOTP harness: one key, id `k1`.
+pub const TOTP_KEYS: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+
+/// The TOTP extension on with `keys` (a `TOTP_ENCRYPTION_KEYS` value), issuer "Faroe Test".
+pub fn totp_extensions(keys: &str) -> Extensions {
+    Extensions {
+        totp: Some(TotpConfig::from_keys_variable("Faroe Test", keys).expect("valid test keys")),
+        ..Extensions::default()
+    }
 }
 
 impl Default for HarnessConfig {
@@ -37,6 +51,7 @@ impl Default for HarnessConfig {
             },
             user_algorithms: vec!["test-a"],
             temporary_algorithm: "test-t",
+            extensions: Extensions::default(),
         }
     }
 }
@@ -53,6 +68,7 @@ pub struct Harness {
     pub clock: Rc<ManualClock>,
     pub email_checker: Rc<ListEmailAddressChecker>,
     pub strength: Rc<ListPasswordStrengthChecker>,
+    pub accounts: Rc<MemoryAccountStorage>,
 }
 
 pub fn hash_with_salt(password: &str, salt: &[u8]) -> Vec<u8> {
@@ -92,12 +108,21 @@ fn build_server(config: &HarnessConfig, ports: Ports) -> Server {
             )),
         },
     )
+    .and_then(|server| server.with_extensions(config.extensions.clone()))
     .expect("valid harness configuration")
 }
 
 impl Harness {
     pub fn new() -> Self {
         Self::with_config(HarnessConfig::default())
+    }
+
+    /// The harness with the TOTP extension on ([`TOTP_KEYS`]).
+    pub fn with_totp() -> Self {
+        Self::with_config(HarnessConfig {
+            extensions: totp_extensions(TOTP_KEYS),
+            ..HarnessConfig::default()
+        })
     }
 
     pub fn with_session(session: SessionConfig) -> Self {
@@ -117,6 +142,7 @@ impl Harness {
         let logger = Rc::new(RecordingLogger::new());
         let email_checker = Rc::new(ListEmailAddressChecker::new());
         let strength = Rc::new(ListPasswordStrengthChecker::conformance());
+        let accounts = Rc::new(MemoryAccountStorage::new(clock.clone()));
         users.insert(fixture_user(
             "u1",
             "user1@example.com",
@@ -134,6 +160,7 @@ impl Harness {
             clock: clock.clone(),
             email_address_checker: email_checker.clone(),
             password_strength_checker: strength.clone(),
+            account_storage: accounts.clone(),
         };
         let server = build_server(&config, ports);
         Self {
@@ -148,6 +175,7 @@ impl Harness {
             clock,
             email_checker,
             strength,
+            accounts,
         }
     }
 
@@ -163,6 +191,7 @@ impl Harness {
             clock: self.clock.clone(),
             email_address_checker: self.email_checker.clone(),
             password_strength_checker: self.strength.clone(),
+            account_storage: self.accounts.clone(),
         }
     }
 
@@ -186,6 +215,7 @@ impl Harness {
                 temporary_password_algorithm: temporary,
             },
         )
+        .and_then(|server| server.with_extensions(self.config.extensions.clone()))
         .expect("valid harness configuration");
     }
 

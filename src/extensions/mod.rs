@@ -1,0 +1,189 @@
+//! Extensions (docs/extensions.md): actions beyond Faroe's 39, off by default. Their actions live
+//! in tables of their own that the endpoint consults only for the extensions that are on, so with
+//! every extension off the endpoint is exactly Faroe's.
+
+pub mod totp;
+
+pub use crate::endpoint::ActionDef;
+use crate::flows::{ActionResult, Failure, Invocation};
+use crate::server::Server;
+pub use totp::TotpConfig;
+
+/// Which extensions are on, with their configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Extensions {
+    /// `EXTENSIONS` contains `totp`.
+    pub totp: Option<TotpConfig>,
+    /// `PASSWORD_REHASH_ON_SIGNIN=true` (issue #15 item 5; another helper implements it).
+    pub password_rehash_on_signin: bool,
+}
+
+/// An extension that adds actions: its name in `EXTENSIONS` and its action table.
+pub struct ExtensionDef {
+    pub name: &'static str,
+    pub actions: &'static [ActionDef],
+}
+
+/// Every extension `EXTENSIONS` may name.
+pub static EXTENSION_DEFS: &[ExtensionDef] = &[ExtensionDef {
+    name: "totp",
+    actions: totp::ACTIONS,
+}];
+
+/// Parses `EXTENSIONS`: comma-separated names, each known and listed once. Empty = none.
+pub fn parse_extension_names(raw: &str) -> Result<Vec<&'static str>, String> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some(def) = EXTENSION_DEFS.iter().find(|d| d.name == item) else {
+            let known: Vec<_> = EXTENSION_DEFS.iter().map(|d| d.name).collect();
+            return Err(format!(
+                "\"{item}\" is not an extension (known: {})",
+                known.join(", ")
+            ));
+        };
+        if names.contains(&def.name) {
+            return Err(format!("\"{item}\" is listed twice"));
+        }
+        names.push(def.name);
+    }
+    Ok(names)
+}
+
+/// Whether `name` is an action of any extension (on or off): ACTION_BLOCKLIST and
+/// ACTION_ALLOWLIST may name them.
+pub fn is_extension_action(name: &str) -> bool {
+    EXTENSION_DEFS
+        .iter()
+        .any(|d| d.actions.iter().any(|a| a.name == name))
+}
+
+impl Extensions {
+    /// Errors say which setting is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(totp) = &self.totp {
+            totp.validate()?;
+        }
+        Ok(())
+    }
+
+    fn is_enabled(&self, name: &str) -> bool {
+        match name {
+            "totp" => self.totp.is_some(),
+            _ => false,
+        }
+    }
+
+    /// The definition of `action` if an extension that is on has it.
+    pub fn action(&self, action: &str) -> Option<&'static ActionDef> {
+        EXTENSION_DEFS
+            .iter()
+            .filter(|d| self.is_enabled(d.name))
+            .flat_map(|d| d.actions.iter())
+            .find(|a| a.name == action)
+    }
+
+    /// Whether an extension that keeps per-user records in account storage is on (then
+    /// `complete_user_deletion` deletes the user's account storage).
+    pub fn uses_account_storage(&self) -> bool {
+        self.totp.is_some()
+    }
+}
+
+impl Server {
+    /// Runs an extension action; the endpoint found it in the table of an extension that is on.
+    pub(crate) async fn run_extension_action(
+        &self,
+        inv: &Invocation,
+        a: &[String],
+    ) -> ActionResult {
+        match inv.action {
+            "create_user_totp_enrollment" => self.create_user_totp_enrollment(&a[0]).await,
+            "get_user_totp_enrollment" => self.get_user_totp_enrollment(&a[0], &a[1]).await,
+            "delete_user_totp_enrollment" => self.delete_user_totp_enrollment(&a[0], &a[1]).await,
+            "verify_user_totp_enrollment_user_password" => {
+                self.verify_user_totp_enrollment_user_password(&a[0], &a[1], &a[2])
+                    .await
+            }
+            "verify_user_totp_enrollment_totp_code" => {
+                self.verify_user_totp_enrollment_totp_code(&a[0], &a[1], &a[2])
+                    .await
+            }
+            "complete_user_totp_enrollment" => {
+                self.complete_user_totp_enrollment(inv, &a[0], &a[1]).await
+            }
+            "create_user_recovery_code_regeneration" => {
+                self.create_user_recovery_code_regeneration(&a[0]).await
+            }
+            "get_user_recovery_code_regeneration" => {
+                self.get_user_recovery_code_regeneration(&a[0], &a[1]).await
+            }
+            "delete_user_recovery_code_regeneration" => {
+                self.delete_user_recovery_code_regeneration(&a[0], &a[1])
+                    .await
+            }
+            "verify_user_recovery_code_regeneration_user_password" => {
+                self.verify_user_recovery_code_regeneration_user_password(&a[0], &a[1], &a[2])
+                    .await
+            }
+            "complete_user_recovery_code_regeneration" => {
+                self.complete_user_recovery_code_regeneration(&a[0], &a[1])
+                    .await
+            }
+            "create_user_totp_deletion" => self.create_user_totp_deletion(&a[0]).await,
+            "get_user_totp_deletion" => self.get_user_totp_deletion(&a[0], &a[1]).await,
+            "delete_user_totp_deletion" => self.delete_user_totp_deletion(&a[0], &a[1]).await,
+            "verify_user_totp_deletion_user_password" => {
+                self.verify_user_totp_deletion_user_password(&a[0], &a[1], &a[2])
+                    .await
+            }
+            "complete_user_totp_deletion" => {
+                self.complete_user_totp_deletion(inv, &a[0], &a[1]).await
+            }
+            "get_user_second_factors" => self.get_user_second_factors(&a[0]).await,
+            "verify_signin_totp_code" => self.verify_signin_totp_code(&a[0], &a[1]).await,
+            "verify_signin_recovery_code" => self.verify_signin_recovery_code(&a[0], &a[1]).await,
+            "delete_user_second_factors" => self.delete_user_second_factors(inv, &a[0]).await,
+            other => Err(Failure::Internal(format!(
+                "action \"{other}\" has no handler"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::endpoint::ACTIONS;
+
+    #[test]
+    fn extension_tables_are_unique_and_apart_from_faroes() {
+        assert_eq!(totp::ACTIONS.len(), 20);
+        let mut names: Vec<_> = EXTENSION_DEFS
+            .iter()
+            .flat_map(|d| d.actions.iter().map(|a| a.name))
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 20);
+        assert!(names.iter().all(|n| !ACTIONS.iter().any(|a| a.name == *n)));
+    }
+
+    #[test]
+    fn extension_names() {
+        assert_eq!(parse_extension_names(" totp ").unwrap(), vec!["totp"]);
+        assert!(parse_extension_names("").unwrap().is_empty());
+        assert!(parse_extension_names("totp,totp")
+            .unwrap_err()
+            .contains("twice"));
+        assert!(parse_extension_names("totp,passkeys")
+            .unwrap_err()
+            .contains("\"passkeys\" is not an extension"));
+        assert!(Extensions::default()
+            .action("get_user_second_factors")
+            .is_none());
+    }
+}
