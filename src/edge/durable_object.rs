@@ -714,8 +714,14 @@ fn decode_list(bytes: &[u8]) -> std::result::Result<Vec<(String, StoredEntry)>, 
 /// records are that user's only.
 #[async_trait(?Send)]
 impl AccountStorage for ObjectStoreClient {
-    async fn get(&self, user_id: &str, key: &str) -> std::result::Result<StoredEntry, StorageError> {
-        let r = self.expect_ok_for_user(user_id, request("get", key)).await?;
+    async fn get(
+        &self,
+        user_id: &str,
+        key: &str,
+    ) -> std::result::Result<StoredEntry, StorageError> {
+        let r = self
+            .expect_ok_for_user(user_id, request("get", key))
+            .await?;
         Ok(StoredEntry {
             value: r.value,
             counter: r.counter,
