@@ -528,8 +528,8 @@ test("two-factor authentication: enable with the shown key, sign in with a code 
   assert.ok(capture.messages.some((m) => /second_factor_added/.test(m.type) && m.to === email), "the added-notification email");
 
   // Sign in: password, then the code (asked on its own page); "Remember me" carries through it.
-  await submit(page, "Sign out");
   await page.goto(`${app.url}/account`);
+  await submit(page, "Sign out");
   await signInWith(page, email, PASSWORDS.first, { remember: true });
   assert.equal(pathOf(page), "/signin/second-factor");
   assert.equal(await sessionCookie(page), undefined, "no session before the second factor");
