@@ -274,6 +274,11 @@ impl MemoryRateLimitStorage {
         self.entries.borrow().get(key).map(|r| r.expires_at)
     }
 
+    /// Removes an entry directly, bypassing instrumentation (a test's fresh bucket).
+    pub fn remove_raw(&self, key: &str) -> bool {
+        self.entries.borrow_mut().remove(key).is_some()
+    }
+
     /// Sets the storage counter directly (to reach the `i32::MAX` rollover branch).
     pub fn set_counter_raw(&self, key: &str, counter: i32) {
         if let Some(record) = self.entries.borrow_mut().get_mut(key) {

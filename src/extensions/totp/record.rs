@@ -6,7 +6,7 @@ use crate::crypto;
 use crate::encoding::{DecodeError, SequenceReader, SequenceWriter};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 /// The record's key in account storage.
 pub const RECORD_KEY: &str = "second_factors";
@@ -87,15 +87,14 @@ impl SecondFactors {
     /// unused hash in constant time, without an early exit.
     pub fn find_unused_recovery_code(&self, user_id: &str, presented: &str) -> Option<usize> {
         let hash = recovery_code_hash(user_id, &normalize_recovery_code(presented));
-        let mut found = None;
+        let mut found = subtle::Choice::from(0);
+        let mut index = 0u32;
         for (i, code) in self.recovery_codes.iter().enumerate() {
-            let matches: bool =
-                (code.hash.ct_eq(&hash) & subtle::Choice::from(u8::from(!code.used))).into();
-            if matches {
-                found = Some(i);
-            }
+            let matches = code.hash.ct_eq(&hash) & subtle::Choice::from(u8::from(!code.used));
+            index = u32::conditional_select(&index, &(i as u32), matches);
+            found |= matches;
         }
-        found
+        bool::from(found).then_some(index as usize)
     }
 
     pub fn encode(&self) -> Vec<u8> {
