@@ -58,11 +58,14 @@ pub struct PasswordConfig {
 }
 
 /// A Faroe server: resolve requests with [`Server::resolve`](crate::endpoint).
+#[derive(Clone)]
 pub struct Server {
     pub(crate) ports: Ports,
     pub(crate) session_config: SessionConfig,
     pub(crate) user_password_algorithms: Vec<Rc<dyn PasswordHashAlgorithm>>,
     pub(crate) temporary_password_algorithm: Rc<dyn PasswordHashAlgorithm>,
+    /// The app's email language for this invocation (ours: `X-Faroe-Email-Language`).
+    pub(crate) email_language: Option<String>,
 }
 
 impl Server {
@@ -92,7 +95,17 @@ impl Server {
             session_config,
             user_password_algorithms: passwords.user_password_algorithms,
             temporary_password_algorithm: passwords.temporary_password_algorithm,
+            email_language: None,
         })
+    }
+
+    /// This server for invocations whose emails the app asks for in `language` (a hint: the
+    /// email sender's rule decides, and ignores a language it has no templates for).
+    pub fn with_email_language(&self, language: &str) -> Server {
+        Server {
+            email_language: Some(language.to_string()),
+            ..self.clone()
+        }
     }
 
     pub fn session_config(&self) -> &SessionConfig {

@@ -66,6 +66,7 @@ fn user() -> User {
         password_hash_counter: 2,
         disabled_counter: 3,
         sessions_counter: 4,
+        email_language: None,
     }
 }
 

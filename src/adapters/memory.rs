@@ -628,6 +628,7 @@ impl UserStore for MemoryUserStore {
             password_hash_counter: 0,
             disabled_counter: 0,
             sessions_counter: 0,
+            email_language: None,
         };
         self.insert(user.clone());
         Ok(user)
@@ -744,6 +745,8 @@ pub enum EmailKind {
     UserSignedInNotification,
     UserEmailAddressUpdatedNotification,
     UserPasswordUpdatedNotification,
+    UserSecondFactorAddedNotification,
+    UserSecondFactorRemovedNotification,
 }
 
 /// A recorded email with every field its message carries (empty when not applicable).
@@ -752,7 +755,8 @@ pub struct SentEmail {
     pub kind: EmailKind,
     pub email_address: String,
     pub display_name: String,
-    /// The verification code or temporary password.
+    /// The verification code or temporary password (the second factor's kind for the
+    /// second-factor notifications).
     pub secret: String,
     pub new_email_address: String,
     pub timestamp: Option<Millis>,
@@ -913,6 +917,38 @@ impl EmailSender for RecordingEmailSender {
             email_address,
             display_name,
             "",
+            "",
+            Some(timestamp),
+        )
+    }
+    async fn send_user_second_factor_added_notification(
+        &self,
+        email_address: &str,
+        display_name: &str,
+        second_factor: &str,
+        timestamp: Millis,
+    ) -> Result<(), String> {
+        self.record(
+            EmailKind::UserSecondFactorAddedNotification,
+            email_address,
+            display_name,
+            second_factor,
+            "",
+            Some(timestamp),
+        )
+    }
+    async fn send_user_second_factor_removed_notification(
+        &self,
+        email_address: &str,
+        display_name: &str,
+        second_factor: &str,
+        timestamp: Millis,
+    ) -> Result<(), String> {
+        self.record(
+            EmailKind::UserSecondFactorRemovedNotification,
+            email_address,
+            display_name,
+            second_factor,
             "",
             Some(timestamp),
         )
