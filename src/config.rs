@@ -916,6 +916,52 @@ mod tests {
     }
 
     #[test]
+    fn email_languages_default_to_english_and_name_complete_template_sets() {
+        use crate::adapters::email::LanguageSource::{Request, UserStore};
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.email_default_language, "en");
+        assert_eq!(c.email_language_order, vec![UserStore, Request]);
+        let c = parse(&[
+            ("EMAIL_DEFAULT_LANGUAGE", "de"),
+            ("EMAIL_LANGUAGE_ORDER", " request , user_store "),
+        ])
+        .unwrap();
+        assert_eq!(c.email_default_language, "de");
+        assert_eq!(c.email_language_order, vec![Request, UserStore]);
+        let c = parse(&[("EMAIL_LANGUAGE_ORDER", "request")]).unwrap();
+        assert_eq!(c.email_language_order, vec![Request]);
+        let c = parse(&[("EMAIL_LANGUAGE_ORDER", "none")]).unwrap();
+        assert!(c.email_language_order.is_empty());
+        let e = refused(
+            &[("EMAIL_DEFAULT_LANGUAGE", "fr")],
+            "EMAIL_DEFAULT_LANGUAGE",
+        );
+        assert!(e.problem.contains("complete: de, en"), "{e}");
+        refused(&[("EMAIL_DEFAULT_LANGUAGE", "EN")], "EMAIL_DEFAULT_LANGUAGE");
+        for order in ["user", "request,request", "none,request", "request,"] {
+            refused(&[("EMAIL_LANGUAGE_ORDER", order)], "EMAIL_LANGUAGE_ORDER");
+        }
+    }
+
+    #[test]
+    fn the_cloudflare_email_provider_needs_a_sender_address() {
+        refused(&[("EMAIL_PROVIDER", "cloudflare")], "EMAIL_FROM");
+        let c = parse(&[
+            ("EMAIL_PROVIDER", "cloudflare"),
+            ("EMAIL_FROM", "auth@example.com"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.email,
+            EmailConfig::Cloudflare {
+                from: "auth@example.com".into()
+            }
+        );
+        let e = refused(&[("EMAIL_PROVIDER", "smtp")], "EMAIL_PROVIDER");
+        assert!(e.problem.contains("cloudflare"), "{e}");
+    }
+
+    #[test]
     fn upstream_calls_default_to_a_10_second_deadline() {
         assert_eq!(parse(&[]).unwrap().upstream_timeout_ms, 10_000);
         for value in ["99", "120001", "ten"] {
