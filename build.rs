@@ -12,7 +12,9 @@ mod email_catalog;
 use email_catalog::{is_language_tag, MESSAGE_TYPES, PARTS};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates").join("email");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("templates")
+        .join("email");
     println!("cargo:rerun-if-changed={}", root.display());
     println!("cargo:rerun-if-changed=src/adapters/email_catalog.rs");
     if let Err(message) = generate(&root) {
@@ -51,12 +53,10 @@ fn generate(root: &Path) -> Result<(), String> {
             let (message_type, part) = file_name
                 .rsplit_once('.')
                 .filter(|(_, part)| PARTS.contains(part))
-                .ok_or_else(|| {
-                    format!("{name}: not <message_type>.subject, .txt or .html")
-                })?;
+                .ok_or_else(|| format!("{name}: not <message_type>.subject, .txt or .html"))?;
             let path = file.path();
-            let source = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{name}: cannot read: {e}"))?;
+            let source =
+                std::fs::read_to_string(&path).map_err(|e| format!("{name}: cannot read: {e}"))?;
             email_catalog::check_template(&name, message_type, &source)?;
             let path = path.canonicalize().map_err(|e| format!("{name}: {e}"))?;
             writeln!(

@@ -467,13 +467,11 @@ impl Config {
 
         let email =
             match get("EMAIL_PROVIDER").as_deref() {
-                None => {
-                    return Err(error(
-                        "EMAIL_PROVIDER",
-                        "is required: log (development only), webhook, resend, postmark, service or \
+                None => return Err(error(
+                    "EMAIL_PROVIDER",
+                    "is required: log (development only), webhook, resend, postmark, service or \
                          cloudflare",
-                    ))
-                }
+                )),
                 Some("log") if !development_mode => return Err(error(
                     "EMAIL_PROVIDER",
                     "log writes verification codes and temporary passwords to the Worker log and \
@@ -504,14 +502,12 @@ impl Config {
                 Some("cloudflare") => EmailConfig::Cloudflare {
                     from: required(get, "EMAIL_FROM", "when EMAIL_PROVIDER=cloudflare")?,
                 },
-                Some(other) => {
-                    return Err(error(
-                        "EMAIL_PROVIDER",
-                        format!(
-                            "\"{other}\" is not log, webhook, resend, postmark, service or cloudflare"
-                        ),
-                    ))
-                }
+                Some(other) => return Err(error(
+                    "EMAIL_PROVIDER",
+                    format!(
+                        "\"{other}\" is not log, webhook, resend, postmark, service or cloudflare"
+                    ),
+                )),
             };
         let email_default_language = get("EMAIL_DEFAULT_LANGUAGE")
             .map(|l| l.trim().to_string())
@@ -937,7 +933,10 @@ mod tests {
             "EMAIL_DEFAULT_LANGUAGE",
         );
         assert!(e.problem.contains("complete: de, en"), "{e}");
-        refused(&[("EMAIL_DEFAULT_LANGUAGE", "EN")], "EMAIL_DEFAULT_LANGUAGE");
+        refused(
+            &[("EMAIL_DEFAULT_LANGUAGE", "EN")],
+            "EMAIL_DEFAULT_LANGUAGE",
+        );
         for order in ["user", "request,request", "none,request", "request,"] {
             refused(&[("EMAIL_LANGUAGE_ORDER", order)], "EMAIL_LANGUAGE_ORDER");
         }

@@ -231,13 +231,22 @@ fn the_user_server_may_send_an_email_language() {
     let http = Rc::new(FakeHttp::default());
     let client = UserServerClient::new("http://users.local/", None, http.clone());
     let mut model = user_to_json(&user());
-    assert!(model.get("email_language").is_none(), "absent unless the user has one");
+    assert!(
+        model.get("email_language").is_none(),
+        "absent unless the user has one"
+    );
     // Faroe's model without the member: no language.
     http.answer(200, &ok(json!({ "user": model.clone() })));
-    assert_eq!(block_on(client.get_user("u1")).unwrap().email_language, None);
+    assert_eq!(
+        block_on(client.get_user("u1")).unwrap().email_language,
+        None
+    );
     model["email_language"] = json!(null);
     http.answer(200, &ok(json!({ "user": model.clone() })));
-    assert_eq!(block_on(client.get_user("u1")).unwrap().email_language, None);
+    assert_eq!(
+        block_on(client.get_user("u1")).unwrap().email_language,
+        None
+    );
     model["email_language"] = json!("de");
     http.answer(200, &ok(json!({ "user": model.clone() })));
     let user = block_on(client.get_user("u1")).unwrap();

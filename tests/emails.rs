@@ -66,16 +66,25 @@ fn english_and_german_ship_complete_and_every_type_renders_in_both() {
     let greeting = [("en", "Hello Ada,"), ("de", "Hallo Ada,")];
     for (language, hello) in greeting {
         for message in every_message("Ada") {
-            let m = renderer.render(language, "ada@example.com", &message).unwrap();
+            let m = renderer
+                .render(language, "ada@example.com", &message)
+                .unwrap();
             let kind = message.kind();
             assert_eq!(m.language, language, "{kind}");
             assert_eq!(m.kind, kind);
             assert_eq!(m.to, "ada@example.com");
-            assert!(m.subject.contains("Acme"), "{language}/{kind}: {}", m.subject);
+            assert!(
+                m.subject.contains("Acme"),
+                "{language}/{kind}: {}",
+                m.subject
+            );
             assert!(!m.subject.contains('\n'));
             for body in [&m.text, &m.html] {
                 assert!(body.contains("Acme"), "{language}/{kind}");
-                assert!(!body.contains("{{") && !body.contains("{%"), "{language}/{kind}");
+                assert!(
+                    !body.contains("{{") && !body.contains("{%"),
+                    "{language}/{kind}"
+                );
                 if kind != "signup_email_address_verification_code" {
                     assert!(body.contains(hello), "{language}/{kind}: {body}");
                 }
@@ -119,9 +128,18 @@ fn second_factor_kinds_are_named_in_words() {
         timestamp: T0,
     };
     let m = renderer.render("en", "a@b", &added("totp")).unwrap();
-    assert!(m.text.contains("an authenticator app (TOTP) was added"), "{}", m.text);
+    assert!(
+        m.text.contains("an authenticator app (TOTP) was added"),
+        "{}",
+        m.text
+    );
     let m = renderer.render("de", "a@b", &added("passkey")).unwrap();
-    assert!(m.text.contains("ein Passkey als zweiter Faktor hinzugefügt"), "{}", m.text);
+    assert!(
+        m.text
+            .contains("ein Passkey als zweiter Faktor hinzugefügt"),
+        "{}",
+        m.text
+    );
     assert_eq!(m.data["second_factor"], "passkey");
     assert_eq!(m.data["timestamp"], 1_700_000_000);
 }
@@ -135,12 +153,19 @@ fn hostile_values_are_escaped_in_every_html_template_and_kept_in_text() {
             let kind = message.kind();
             let m = renderer.render(language, "<a@b>", &message).unwrap();
             for raw in ["<script>", "\"x\"", "'q'", " & ", "<b>"] {
-                assert!(!m.html.contains(raw), "{language}/{kind}: raw {raw} in {}", m.html);
+                assert!(
+                    !m.html.contains(raw),
+                    "{language}/{kind}: raw {raw} in {}",
+                    m.html
+                );
             }
             assert!(m.html.contains("&lt;script&gt;"), "{language}/{kind}");
             assert!(m.html.contains("&amp;"), "{language}/{kind}");
             assert!(m.html.contains("&quot;x&quot;"), "{language}/{kind}");
-            assert!(m.html.contains("&lt;b&gt;&amp;&lt;&#x2f;b&gt;"), "{language}/{kind}");
+            assert!(
+                m.html.contains("&lt;b&gt;&amp;&lt;&#x2f;b&gt;"),
+                "{language}/{kind}"
+            );
             // Plain text and subject are not HTML: the value stays as given.
             assert!(m.subject.contains("Acme <b>&</b>"), "{language}/{kind}");
             if kind != "signup_email_address_verification_code" {
@@ -156,7 +181,10 @@ fn a_value_cannot_break_the_subject_line() {
     let m = renderer
         .render("en", "a@b", &Message::SignupCode { code: "X" })
         .unwrap();
-    assert_eq!(m.subject, "Your Acme Bcc: evil@example.com verification code");
+    assert_eq!(
+        m.subject,
+        "Your Acme Bcc: evil@example.com verification code"
+    );
 }
 
 /// A set of template files: the built-in English plus `extra`.
@@ -183,14 +211,20 @@ fn a_missing_template_falls_back_to_the_default_language_per_file() {
     // French has only the signup subject; Spanish only its HTML body.
     let files = english_plus(&[
         file("fr", "subject", "Votre code {{ app_name }}"),
-        file("es", "html", "<p>Código: {{ email_address_verification_code }}</p>"),
+        file(
+            "es",
+            "html",
+            "<p>Código: {{ email_address_verification_code }}</p>",
+        ),
     ]);
     let renderer = EmailRenderer::with_templates("Acme", files).unwrap();
     assert_eq!(renderer.languages(), vec!["en", "es", "fr"]);
     let code = Message::SignupCode { code: "ABCDEFGH" };
     let fr = renderer.render("fr", "a@b", &code).unwrap();
     assert_eq!(fr.subject, "Votre code Acme");
-    assert!(fr.text.contains("Your verification code for signing up to Acme is ABCDEFGH."));
+    assert!(fr
+        .text
+        .contains("Your verification code for signing up to Acme is ABCDEFGH."));
     assert!(fr.html.contains("Your verification code"));
     assert_eq!(fr.language, "fr");
     let es = renderer.render("es", "a@b", &code).unwrap();
@@ -205,7 +239,10 @@ fn a_missing_template_falls_back_to_the_default_language_per_file() {
     assert_eq!(m.subject, "Your Acme password was changed");
     // An incomplete language cannot be the default.
     let err = renderer.clone().default_language("fr").unwrap_err();
-    assert!(err.contains("\"fr\" is not a language with every template"), "{err}");
+    assert!(
+        err.contains("\"fr\" is not a language with every template"),
+        "{err}"
+    );
     assert!(renderer.default_language("en").is_ok());
 }
 
@@ -220,22 +257,39 @@ fn unknown_values_are_refused_where_templates_are_checked() {
     ] {
         let err = check_template("en/x.txt", kind, source).unwrap_err();
         assert!(err.starts_with("en/x.txt: uses "), "{source}: {err}");
-        assert!(err.contains("it may use app_name, email_address, language, display_name"), "{err}");
+        assert!(
+            err.contains("it may use app_name, email_address, language, display_name"),
+            "{err}"
+        );
     }
     // A value of another message type is unknown here too.
     let err = check_template("en/x.html", kind, "{{ new_email_address }}").unwrap_err();
-    assert!(err.contains("uses new_email_address which user_signed_in_notification"), "{err}");
+    assert!(
+        err.contains("uses new_email_address which user_signed_in_notification"),
+        "{err}"
+    );
     // Filters that do not exist, syntax errors and unknown message types.
     assert!(check_template("en/x.txt", kind, "{{ display_name|shout }}").is_err());
     assert!(check_template("en/x.txt", kind, "{% if %}").is_err());
     let err = check_template("en/x.txt", "user_signed_out", "hi").unwrap_err();
-    assert!(err.contains("\"user_signed_out\" is not an email message type"), "{err}");
+    assert!(
+        err.contains("\"user_signed_out\" is not an email message type"),
+        "{err}"
+    );
     // What is allowed passes.
-    check_template("en/x.txt", kind, "{{ display_name }} {{ time_utc }} {{ timestamp }}").unwrap();
+    check_template(
+        "en/x.txt",
+        kind,
+        "{{ display_name }} {{ time_utc }} {{ timestamp }}",
+    )
+    .unwrap();
     // A renderer is never built from a template that fails the check.
     let bad = english_plus(&[file("fr", "txt", "{{ code }}")]);
     let err = EmailRenderer::with_templates("Acme", bad).unwrap_err();
-    assert!(err.contains("fr/signup_email_address_verification_code.txt: uses code"), "{err}");
+    assert!(
+        err.contains("fr/signup_email_address_verification_code.txt: uses code"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -244,18 +298,30 @@ fn the_language_rule_takes_the_first_known_hint_in_the_configured_order() {
     let hints = |user, request| LanguageHints { user, request };
     // Default order: the user store, then the request, then EMAIL_DEFAULT_LANGUAGE.
     assert_eq!(renderer.choose_language(hints(None, None)), "en");
-    assert_eq!(renderer.choose_language(hints(Some("de"), Some("en"))), "de");
+    assert_eq!(
+        renderer.choose_language(hints(Some("de"), Some("en"))),
+        "de"
+    );
     assert_eq!(renderer.choose_language(hints(None, Some("de"))), "de");
     // Unknown languages are skipped, not errors; region and case are forgiven.
-    assert_eq!(renderer.choose_language(hints(Some("tlh"), Some("de"))), "de");
-    assert_eq!(renderer.choose_language(hints(Some("xx"), Some("yy"))), "en");
+    assert_eq!(
+        renderer.choose_language(hints(Some("tlh"), Some("de"))),
+        "de"
+    );
+    assert_eq!(
+        renderer.choose_language(hints(Some("xx"), Some("yy"))),
+        "en"
+    );
     assert_eq!(renderer.choose_language(hints(None, Some("de-CH"))), "de");
     assert_eq!(renderer.choose_language(hints(None, Some("DE_at"))), "de");
     assert_eq!(renderer.choose_language(hints(None, Some("d"))), "en");
     // The request first.
     let request_first = EmailRenderer::new("Acme")
         .language_order(vec![LanguageSource::Request, LanguageSource::UserStore]);
-    assert_eq!(request_first.choose_language(hints(Some("de"), Some("en"))), "en");
+    assert_eq!(
+        request_first.choose_language(hints(Some("de"), Some("en"))),
+        "en"
+    );
     assert_eq!(request_first.choose_language(hints(Some("de"), None)), "de");
     // Only the default (EMAIL_LANGUAGE_ORDER=none), whatever the hints.
     let fixed = EmailRenderer::new("Acme").language_order(vec![]);
@@ -281,7 +347,10 @@ impl EmailDelivery for Capture {
 fn server_with_templates(h: &Harness, renderer: EmailRenderer) -> (Server, Rc<Capture>) {
     let capture = Rc::new(Capture::default());
     let mut ports = h.ports();
-    ports.email_sender = Rc::new(RenderingEmailSender::with_renderer(renderer, capture.clone()));
+    ports.email_sender = Rc::new(RenderingEmailSender::with_renderer(
+        renderer,
+        capture.clone(),
+    ));
     let algorithm = |id| Rc::new(Sha256TestAlgorithm::new(id)) as Rc<dyn PasswordHashAlgorithm>;
     let passwords = PasswordConfig {
         user_password_algorithms: vec![algorithm("test-a")],
@@ -299,77 +368,112 @@ fn invoke(server: &Server, action: &str, arguments: serde_json::Value) -> serde_
     result
 }
 
+/// A whole sign-in, a day after the last one (past the password-attempt bucket's refill).
+fn sign_in(h: &Harness, server: &Server, email: &str, password: &str) {
+    h.clock.advance(DAY);
+    let token = invoke(
+        server,
+        "create_signin",
+        json!({ "user_email_address": email }),
+    )["values"]["signin_token"]
+        .clone();
+    let args = json!({ "signin_token": token, "password": password });
+    invoke(server, "verify_signin_user_password", args);
+    invoke(server, "complete_signin", json!({ "signin_token": token }));
+}
+
 #[test]
 fn the_server_passes_the_users_language_and_the_requests_to_the_sender() {
     let h = Harness::new();
     let (server, sent) = server_with_templates(&h, EmailRenderer::new("Acme"));
     let last = || sent.0.borrow().last().cloned().unwrap();
-    let signin = |server: &Server, email: &str, password: &str| {
-        // Past the password-attempt bucket's refill: each sign-in here is a fresh one.
-        h.clock.advance(DAY);
-        let token = invoke(server, "create_signin", json!({ "user_email_address": email }))
-            ["values"]["signin_token"]
-            .clone();
-        let args = json!({ "signin_token": token, "password": password });
-        invoke(server, "verify_signin_user_password", args);
-        invoke(server, "complete_signin", json!({ "signin_token": token }));
-    };
 
     // Nothing known: the default language.
-    invoke(&server, "create_signup", json!({ "email_address": "new@example.com" }));
+    invoke(
+        &server,
+        "create_signup",
+        json!({ "email_address": "new@example.com" }),
+    );
     assert_eq!(last().language, "en");
     // The app's language for this invocation (no user yet).
     let german_request = server.with_email_language("de");
-    invoke(&german_request, "create_signup", json!({ "email_address": "neu@example.com" }));
+    invoke(
+        &german_request,
+        "create_signup",
+        json!({ "email_address": "neu@example.com" }),
+    );
     let m = last();
-    assert_eq!((m.language.as_str(), m.to.as_str()), ("de", "neu@example.com"));
+    assert_eq!(
+        (m.language.as_str(), m.to.as_str()),
+        ("de", "neu@example.com")
+    );
     assert!(m.subject.starts_with("Ihr Bestätigungscode"));
     // The request language is per invocation: the shared server is unchanged.
-    invoke(&server, "create_signup", json!({ "email_address": "new2@example.com" }));
+    invoke(
+        &server,
+        "create_signup",
+        json!({ "email_address": "new2@example.com" }),
+    );
     assert_eq!(last().language, "en");
 
     // The user's stored language wins over the request's (default EMAIL_LANGUAGE_ORDER).
     h.users
         .modify("u1", |u| u.email_language = Some("de".into()));
-    signin(&server, "user1@example.com", U1_PASSWORD);
+    sign_in(&h, &server, "user1@example.com", U1_PASSWORD);
     let m = last();
-    assert_eq!((m.kind, m.language.as_str()), ("user_signed_in_notification", "de"));
+    assert_eq!(
+        (m.kind, m.language.as_str()),
+        ("user_signed_in_notification", "de")
+    );
     assert!(m.text.starts_with("Hallo Alice,"), "{}", m.text);
-    signin(&server.with_email_language("en"), "user1@example.com", U1_PASSWORD);
+    sign_in(
+        &h,
+        &server.with_email_language("en"),
+        "user1@example.com",
+        U1_PASSWORD,
+    );
     assert_eq!(last().language, "de");
     // A stored language without templates is skipped for the request's.
     h.users
         .modify("u1", |u| u.email_language = Some("tlh".into()));
-    signin(&server.with_email_language("de"), "user1@example.com", U1_PASSWORD);
+    sign_in(
+        &h,
+        &server.with_email_language("de"),
+        "user1@example.com",
+        U1_PASSWORD,
+    );
     assert_eq!(last().language, "de");
-    signin(&server, "user1@example.com", U1_PASSWORD);
+    sign_in(&h, &server, "user1@example.com", U1_PASSWORD);
     assert_eq!(last().language, "en");
     // The password reset's temporary password too.
     h.users
         .modify("u2", |u| u.email_language = Some("de".into()));
-    invoke(&server, "create_user_password_reset", json!({ "user_email_address": "user2@example.com" }));
+    invoke(
+        &server,
+        "create_user_password_reset",
+        json!({ "user_email_address": "user2@example.com" }),
+    );
     let m = last();
-    assert_eq!((m.kind, m.language.as_str()), ("user_password_reset_temporary_password", "de"));
+    assert_eq!(
+        (m.kind, m.language.as_str()),
+        ("user_password_reset_temporary_password", "de")
+    );
     assert!(m.text.contains("Ihr temporäres Passwort"), "{}", m.text);
 
     // EMAIL_LANGUAGE_ORDER=request,user_store: the request first.
     let order = vec![LanguageSource::Request, LanguageSource::UserStore];
     let (request_first, sent) =
         server_with_templates(&h, EmailRenderer::new("Acme").language_order(order));
-    let signin = |server: &Server, email: &str, password: &str| {
-        h.clock.advance(DAY);
-        let token = invoke(server, "create_signin", json!({ "user_email_address": email }))
-            ["values"]["signin_token"]
-            .clone();
-        let args = json!({ "signin_token": token, "password": password });
-        invoke(server, "verify_signin_user_password", args);
-        invoke(server, "complete_signin", json!({ "signin_token": token }));
-    };
     h.users
         .modify("u1", |u| u.email_language = Some("de".into()));
-    signin(&request_first.with_email_language("en"), "user1@example.com", U1_PASSWORD);
+    sign_in(
+        &h,
+        &request_first.with_email_language("en"),
+        "user1@example.com",
+        U1_PASSWORD,
+    );
     assert_eq!(sent.0.borrow().last().unwrap().language, "en");
-    signin(&request_first, "user1@example.com", U1_PASSWORD);
+    sign_in(&h, &request_first, "user1@example.com", U1_PASSWORD);
     assert_eq!(sent.0.borrow().last().unwrap().language, "de");
 }
 
@@ -384,8 +488,7 @@ fn the_second_factor_notifications_go_through_the_sender() {
             request: Some("de"),
         })
         .unwrap();
-    block_on(german.send_user_second_factor_removed_notification("a@b", "Al", "totp", T0))
-        .unwrap();
+    block_on(german.send_user_second_factor_removed_notification("a@b", "Al", "totp", T0)).unwrap();
     let sent = capture.0.borrow();
     assert_eq!(sent[0].kind, "user_second_factor_added_notification");
     assert_eq!(sent[0].language, "en");

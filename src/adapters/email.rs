@@ -275,11 +275,7 @@ impl EmailRenderer {
     /// The language of messages no hint decides, and every file another language lacks: one
     /// with all its files.
     pub fn default_language(mut self, language: &str) -> Result<Self, String> {
-        let count = self
-            .files
-            .iter()
-            .filter(|f| f.language == language)
-            .count();
+        let count = self.files.iter().filter(|f| f.language == language).count();
         if count != MESSAGE_TYPES.len() * 3 {
             return Err(format!(
                 "\"{language}\" is not a language with every template (complete: {})",
@@ -364,9 +360,15 @@ impl EmailRenderer {
             .map_or_else(|| self.default_language.clone(), str::to_string);
         let kind = message.kind();
         let mut values = vec![
-            ("app_name".to_string(), minijinja::Value::from(self.app_name.as_str())),
+            (
+                "app_name".to_string(),
+                minijinja::Value::from(self.app_name.as_str()),
+            ),
             ("email_address".to_string(), minijinja::Value::from(to)),
-            ("language".to_string(), minijinja::Value::from(language.as_str())),
+            (
+                "language".to_string(),
+                minijinja::Value::from(language.as_str()),
+            ),
         ];
         values.extend(message.template_values());
         let context = minijinja::Value::from_iter(values);

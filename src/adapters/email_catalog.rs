@@ -60,13 +60,16 @@ pub fn is_language_tag(tag: &str) -> bool {
         && primary.bytes().all(|b| b.is_ascii_lowercase())
         && subtags.all(|s| {
             (1..=8).contains(&s.len())
-                && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         })
 }
 
 /// The values a template of `message_type` may use, or `None` for an unknown message type.
 pub fn allowed_values(message_type: &str) -> Option<Vec<&'static str>> {
-    let (_, own) = MESSAGE_TYPES.iter().find(|(name, _)| *name == message_type)?;
+    let (_, own) = MESSAGE_TYPES
+        .iter()
+        .find(|(name, _)| *name == message_type)?;
     Some(COMMON_VALUES.iter().chain(own.iter()).copied().collect())
 }
 
@@ -106,9 +109,7 @@ pub fn check_template(name: &str, message_type: &str, source: &str) -> Result<()
     }
     for display_name in ["", "Ada"] {
         let context = minijinja::Value::from_iter(
-            allowed
-                .iter()
-                .map(|v| (*v, sample_value(v, display_name))),
+            allowed.iter().map(|v| (*v, sample_value(v, display_name))),
         );
         template
             .render(context)

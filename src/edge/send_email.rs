@@ -25,20 +25,18 @@ impl EmailDelivery for CloudflareEmailDelivery {
         builder.set_text(&message.text);
         builder.set_html(&message.html);
         let send = Box::pin(self.binding.send_with_builder(&builder));
+        // Bound to a variable so the select's output (which borrows `builder`) is dropped first.
         let outcome = select(send, Box::pin(Delay::from(self.timeout))).await;
-        let result = match outcome {
+        match outcome {
             Either::Left((Ok(_), _)) => Ok(()),
             Either::Left((Err(e), _)) => Err(format!(
                 "Cloudflare Email Service refused the message: {}",
-                e.as_string()
-                    .or_else(|| js_sys::Error::from(e.clone()).message().as_string())
-                    .unwrap_or_else(|| "unknown error".into())
+                e.message()
             )),
             Either::Right(_) => Err(format!(
                 "Cloudflare Email Service timed out after {} ms",
                 self.timeout.as_millis()
             )),
-        };
-        result
+        }
     }
 }

@@ -352,7 +352,7 @@ impl Server {
         self.delete_entity_logging_errors(invocation, entity_key)
             .await;
         if let Err(e) = self
-            .email_sender_for(Some(&user))
+            .email_sender_for(Some(user))
             .send_user_password_updated_notification(
                 &user.email_address,
                 &user.display_name,
