@@ -502,12 +502,14 @@ impl Config {
                 Some("cloudflare") => EmailConfig::Cloudflare {
                     from: required(get, "EMAIL_FROM", "when EMAIL_PROVIDER=cloudflare")?,
                 },
-                Some(other) => return Err(error(
-                    "EMAIL_PROVIDER",
-                    format!(
+                Some(other) => {
+                    return Err(error(
+                        "EMAIL_PROVIDER",
+                        format!(
                         "\"{other}\" is not log, webhook, resend, postmark, service or cloudflare"
                     ),
-                )),
+                    ))
+                }
             };
         let email_default_language = get("EMAIL_DEFAULT_LANGUAGE")
             .map(|l| l.trim().to_string())

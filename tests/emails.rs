@@ -499,3 +499,90 @@ fn the_second_factor_notifications_go_through_the_sender() {
     assert_eq!(payload["data"]["second_factor"], "totp");
     assert_eq!(payload["data"]["display_name"], "Al");
 }
+
+/// A scratch templates directory with the built-in English files and `extra` (path, source).
+#[cfg(not(target_arch = "wasm32"))]
+fn scratch_templates(name: &str, extra: &[(&str, &str)]) -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(format!("faroe-templates-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("en")).unwrap();
+    for f in BUILT_IN_TEMPLATES.iter().filter(|f| f.language == "en") {
+        let path = root
+            .join("en")
+            .join(format!("{}.{}", f.message_type, f.part));
+        std::fs::write(path, f.source).unwrap();
+    }
+    for (path, source) in extra {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, source).unwrap();
+    }
+    root
+}
+
+// What build.rs runs on templates/email: a bad file stops the build with a message naming it.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn the_build_scan_refuses_bad_template_directories() {
+    use faroe_worker::adapters::email_catalog::scan_templates;
+    let ok = scratch_templates(
+        "ok",
+        &[
+            ("README.md", "notes"),
+            (
+                "fr/user_signed_in_notification.subject",
+                "Connexion à {{ app_name }}",
+            ),
+        ],
+    );
+    let scan = scan_templates(&ok).unwrap();
+    assert_eq!(scan.complete_languages, vec!["en"]);
+    assert_eq!(scan.files.len(), 25);
+    assert_eq!(scan.files[24].language, "fr");
+    std::fs::remove_dir_all(&ok).unwrap();
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        (
+            "typo",
+            &[(
+                "de/user_signed_in_notification.txt",
+                "Hallo {{ display_nam }}",
+            )],
+            "de/user_signed_in_notification.txt: uses display_nam which",
+        ),
+        (
+            "type",
+            &[("de/user_signed_out_notification.txt", "x")],
+            "\"user_signed_out_notification\" is not an email message type",
+        ),
+        (
+            "part",
+            &[("de/user_signed_in_notification.md", "x")],
+            "de/user_signed_in_notification.md: not <message_type>.subject, .txt or .html",
+        ),
+        (
+            "dir",
+            &[("German/user_signed_in_notification.txt", "x")],
+            "directory \"German\" is not a lowercase language tag",
+        ),
+        (
+            "syntax",
+            &[(
+                "de/user_signed_in_notification.html",
+                "{% if display_name %}",
+            )],
+            "de/user_signed_in_notification.html: ",
+        ),
+    ];
+    for (name, extra, expected) in cases {
+        let root = scratch_templates(name, extra);
+        let err = scan_templates(&root).unwrap_err();
+        assert!(err.contains(expected), "{name}: {err}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+    // Without one complete language there is no default.
+    let root = scratch_templates("incomplete", &[]);
+    std::fs::remove_file(root.join("en/user_signed_in_notification.html")).unwrap();
+    let err = scan_templates(&root).unwrap_err();
+    assert!(err.contains("no language has all 24 templates"), "{err}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

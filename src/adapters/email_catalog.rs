@@ -117,3 +117,81 @@ pub fn check_template(name: &str, message_type: &str, source: &str) -> Result<()
     }
     Ok(())
 }
+
+/// One file found under the templates directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundTemplate {
+    pub language: String,
+    pub message_type: String,
+    pub part: String,
+    pub path: std::path::PathBuf,
+}
+
+/// What [`scan_templates`] found: every file (checked), sorted, and the complete languages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateScan {
+    pub files: Vec<FoundTemplate>,
+    pub complete_languages: Vec<String>,
+}
+
+fn sorted_entries(dir: &std::path::Path) -> Result<Vec<std::fs::DirEntry>, String> {
+    let unreadable = |e: std::io::Error| format!("cannot read {}: {e}", dir.display());
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .collect::<Result<_, _>>()
+        .map_err(unreadable)?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
+}
+
+/// Reads and checks `templates/email` as build.rs does: language directories (other files at
+/// the top are ignored), `<message_type>.<part>` files each passing [`check_template`], and at
+/// least one language with every file.
+pub fn scan_templates(root: &std::path::Path) -> Result<TemplateScan, String> {
+    let all = MESSAGE_TYPES.len() * PARTS.len();
+    let mut scan = TemplateScan {
+        files: Vec::new(),
+        complete_languages: Vec::new(),
+    };
+    for language_dir in sorted_entries(root)? {
+        let language = language_dir.file_name().to_string_lossy().into_owned();
+        if !language_dir.path().is_dir() {
+            continue;
+        }
+        if !is_language_tag(&language) {
+            return Err(format!(
+                "directory \"{language}\" is not a lowercase language tag (e.g. en, de, pt-br)"
+            ));
+        }
+        let mut count = 0;
+        for file in sorted_entries(&language_dir.path())? {
+            let file_name = file.file_name().to_string_lossy().into_owned();
+            let name = format!("{language}/{file_name}");
+            let (message_type, part) = file_name
+                .rsplit_once('.')
+                .filter(|(_, part)| PARTS.contains(part))
+                .ok_or_else(|| format!("{name}: not <message_type>.subject, .txt or .html"))?;
+            let source = std::fs::read_to_string(file.path())
+                .map_err(|e| format!("{name}: cannot read: {e}"))?;
+            check_template(&name, message_type, &source)?;
+            scan.files.push(FoundTemplate {
+                language: language.clone(),
+                message_type: message_type.to_string(),
+                part: part.to_string(),
+                path: file.path(),
+            });
+            count += 1;
+        }
+        if count == all {
+            scan.complete_languages.push(language);
+        }
+    }
+    if scan.complete_languages.is_empty() {
+        return Err(format!(
+            "no language has all {all} templates ({} message types × subject, txt, html); the \
+             default language needs every file",
+            MESSAGE_TYPES.len()
+        ));
+    }
+    Ok(scan)
+}
