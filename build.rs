@@ -18,7 +18,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/adapters/email_catalog.rs");
     let scan = email_catalog::scan_templates(&root).unwrap_or_else(|message| {
         eprintln!("email templates: {message}");
-        panic!("email templates: {message}");
+        std::process::exit(1);
     });
     let mut table = String::from("&[\n");
     for file in &scan.files {
