@@ -396,79 +396,6 @@ impl EmailRenderer {
             data: message.data(),
         })
     }
-
-    /// TOTP extension: `second_factor` (`"totp"`) was added.
-    pub fn second_factor_added(
-        &self,
-        to: &str,
-        display_name: &str,
-        second_factor: &str,
-        timestamp: Millis,
-    ) -> EmailMessage {
-        self.second_factor_changed(
-            "user_second_factor_added_notification",
-            "added to",
-            to,
-            display_name,
-            second_factor,
-            timestamp,
-        )
-    }
-
-    /// TOTP extension: `second_factor` (`"totp"`) was removed.
-    pub fn second_factor_removed(
-        &self,
-        to: &str,
-        display_name: &str,
-        second_factor: &str,
-        timestamp: Millis,
-    ) -> EmailMessage {
-        self.second_factor_changed(
-            "user_second_factor_removed_notification",
-            "removed from",
-            to,
-            display_name,
-            second_factor,
-            timestamp,
-        )
-    }
-
-    fn second_factor_changed(
-        &self,
-        kind: &'static str,
-        change: &str,
-        to: &str,
-        display_name: &str,
-        second_factor: &str,
-        timestamp: Millis,
-    ) -> EmailMessage {
-        let mut data = Map::new();
-        data.insert("display_name".into(), display_name.into());
-        data.insert("second_factor".into(), second_factor.into());
-        data.insert("timestamp".into(), (timestamp.div_euclid(1000)).into());
-        let what = match second_factor {
-            "totp" => "An authenticator app (TOTP)".to_string(),
-            other => format!("A second factor ({other})"),
-        };
-        self.message(
-            kind,
-            to,
-            format!(
-                "A second factor was {change} your {} account",
-                self.app_name
-            ),
-            vec![
-                Self::greeting(display_name),
-                format!(
-                    "{what} was {change} your {} account at {}.",
-                    self.app_name,
-                    format_utc(timestamp)
-                ),
-                "If this was not you, reset your password and contact support.".into(),
-            ],
-            data,
-        )
-    }
 }
 
 /// Where rendered messages go.
@@ -608,36 +535,6 @@ impl EmailSender for RenderingEmailSender {
             timestamp,
         };
         self.send(email_address, message).await
-    }
-    async fn send_user_second_factor_added_notification(
-        &self,
-        email_address: &str,
-        display_name: &str,
-        second_factor: &str,
-        timestamp: Millis,
-    ) -> Result<(), String> {
-        let message = self.renderer.second_factor_added(
-            email_address,
-            display_name,
-            second_factor,
-            timestamp,
-        );
-        self.delivery.deliver(message).await
-    }
-    async fn send_user_second_factor_removed_notification(
-        &self,
-        email_address: &str,
-        display_name: &str,
-        second_factor: &str,
-        timestamp: Millis,
-    ) -> Result<(), String> {
-        let message = self.renderer.second_factor_removed(
-            email_address,
-            display_name,
-            second_factor,
-            timestamp,
-        );
-        self.delivery.deliver(message).await
     }
 }
 
