@@ -53,7 +53,8 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "IP_RATE_LIMIT_BURST", default: "10", meaning: "per-IP bucket capacity" },
     Variable { name: "TURNSTILE_SECRET_KEY", default: "(none = /captcha disabled)", meaning: "Turnstile secret; enables POST /captcha" },
     Variable { name: "TURNSTILE_SITEVERIFY_URL", default: DEFAULT_TURNSTILE_SITEVERIFY_URL, meaning: "Turnstile siteverify endpoint" },
-    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp" },
+    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp, security_events" },
+    Variable { name: "ACTION_LOG", default: "on", meaning: "off stops the one JSON line per action invocation (action, invocation id, result, user id; docs/extensions.md \"Action log\")" },
     Variable { name: "TOTP_ENCRYPTION_KEYS", default: "(required secret with totp)", meaning: "comma-separated <key id>:<base64 of 32 bytes>; the first encrypts TOTP keys, every one decrypts (rotation: docs/extensions.md)" },
 ];
 
@@ -167,6 +168,8 @@ pub struct Config {
     pub turnstile_secret_key: Option<String>,
     pub turnstile_siteverify_url: String,
     pub upstream_timeout_ms: u64,
+    /// `ACTION_LOG`: one outcome line per action invocation (default on).
+    pub action_log: bool,
     /// `EXTENSIONS` and their settings (docs/extensions.md).
     pub extensions: Extensions,
 }
@@ -349,6 +352,7 @@ fn extensions_config(
     };
     Ok(Extensions {
         totp,
+        security_events: names.contains(&"security_events"),
         ..Extensions::default()
     })
 }
@@ -594,6 +598,7 @@ impl Config {
         Ok(Self {
             extensions,
             upstream_timeout_ms,
+            action_log: boolean(get, "ACTION_LOG", true)?,
             endpoint_secret,
             allow_unauthenticated_endpoint,
             development_mode,
@@ -1060,6 +1065,19 @@ mod tests {
         );
         let e = refused(&[("EMAIL_PROVIDER", "smtp")], "EMAIL_PROVIDER");
         assert!(e.problem.contains("cloudflare"), "{e}");
+    }
+
+    #[test]
+    fn action_log_is_on_unless_turned_off_and_security_events_is_an_extension() {
+        let c = parse(&[]).unwrap();
+        assert!(c.action_log);
+        assert!(!c.extensions.security_events);
+        assert!(!parse(&[("ACTION_LOG", "off")]).unwrap().action_log);
+        refused(&[("ACTION_LOG", "quiet")], "ACTION_LOG");
+        let c = parse(&[("EXTENSIONS", "security_events")]).unwrap();
+        assert!(c.extensions.security_events);
+        assert!(c.extensions.totp.is_none());
+        assert!(c.extensions.uses_account_storage());
     }
 
     #[test]

@@ -390,7 +390,16 @@ impl Server {
             action: def.name,
             id: crypto::generate_id(),
         };
-        let result = self.run_action(&invocation, &args).await;
+        // A fresh acting-user slot per invocation: flows note whose token checked out.
+        let scoped = Server {
+            acting_user: Default::default(),
+            ..self.clone()
+        };
+        let result = scoped.run_action(&invocation, &args).await;
+        let user_id = scoped.acting_user.borrow_mut().take();
+        scoped
+            .record_security_event_of(&invocation, &result, user_id.as_deref())
+            .await;
         let response = match result {
             Ok(values) => serde_json::json!({
                 "ok": true,
@@ -416,7 +425,24 @@ impl Server {
                 })
             }
         };
+        let outcome = response.get("error_code").and_then(Value::as_str);
+        self.log_action_outcome(&invocation, outcome.unwrap_or("ok"), user_id.as_deref());
         Ok(response.to_string())
+    }
+
+    /// The action log line (docs/extensions.md "Action log"): names and ids only, never an
+    /// argument value, so no token, code, password or email address can reach it.
+    fn log_action_outcome(&self, invocation: &Invocation, result: &str, user_id: Option<&str>) {
+        let line = serde_json::json!({
+            "event": "action",
+            "action": invocation.action,
+            "action_invocation_id": invocation.id,
+            "result": result,
+            "user_id": user_id,
+        });
+        self.ports
+            .error_logger
+            .log_action_outcome(&line.to_string());
     }
 
     async fn run_action(&self, inv: &Invocation, a: &[String]) -> ActionResult {

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use std::rc::Rc;
+pub use crate::extensions::security_events::SecurityEvent;
 
 /// Unix time in milliseconds, the unit of every clock reading and duration in the core.
 pub type Millis = i64;
@@ -299,6 +300,17 @@ pub trait ActionErrorLogger {
         action_invocation_id: &str,
         action: &str,
     );
+
+    /// Receives the per-action outcome line (ours, docs/extensions.md "Action log"): one JSON
+    /// object per invocation, never a secret. Loggers that do not keep it ignore it.
+    fn log_action_outcome(&self, _line: &str) {}
+}
+
+/// Where security events go besides the user's own records (docs/extensions.md): the edge's
+/// Cloudflare Queue. Flows never see it; a failure is logged and changes no result.
+#[async_trait(?Send)]
+pub trait SecurityEventSink {
+    async fn send(&self, event: &SecurityEvent) -> Result<(), String>;
 }
 
 /// The time source; tests inject a manual clock.

@@ -4,8 +4,10 @@
 use crate::extensions::Extensions;
 use crate::ports::{
     AccountStorage, ActionErrorLogger, Cache, Clock, EmailAddressChecker, EmailSender, MainStorage,
-    Millis, PasswordHashAlgorithm, PasswordStrengthChecker, RateLimitStorage, UserStore,
+    Millis, PasswordHashAlgorithm, PasswordStrengthChecker, RateLimitStorage, SecurityEventSink,
+    UserStore,
 };
+use std::cell::RefCell;
 use std::rc::Rc;
 
 const SECOND: Millis = 1000;
@@ -71,6 +73,13 @@ pub struct Server {
     pub(crate) extensions: Extensions,
     /// The app's email language for this invocation (ours: `X-Faroe-Email-Language`).
     pub(crate) email_language: Option<String>,
+    /// The end user's address for this invocation, as the edge validated it (security events).
+    pub(crate) client_address: Option<String>,
+    /// Where security events go besides account storage (the edge's queue); `None` = nowhere.
+    pub(crate) security_event_sink: Option<Rc<dyn SecurityEventSink>>,
+    /// The user the running invocation acts for, once a token of theirs checked out: the action
+    /// log line's `user_id` and the security event's user. Fresh per invocation (endpoint.rs).
+    pub(crate) acting_user: Rc<RefCell<Option<String>>>,
 }
 
 impl Server {
@@ -102,6 +111,9 @@ impl Server {
             temporary_password_algorithm: passwords.temporary_password_algorithm,
             extensions: Extensions::default(),
             email_language: None,
+            client_address: None,
+            security_event_sink: None,
+            acting_user: Rc::default(),
         })
     }
 
@@ -122,6 +134,28 @@ impl Server {
             email_language: Some(language.to_string()),
             ..self.clone()
         }
+    }
+
+    /// This server for invocations on behalf of an end user at `address` (recorded with their
+    /// security events).
+    pub fn with_client_address(&self, address: &str) -> Server {
+        Server {
+            client_address: Some(address.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// Sends every security event to `sink` as well (security events extension).
+    pub fn with_security_event_sink(self, sink: Rc<dyn SecurityEventSink>) -> Server {
+        Server {
+            security_event_sink: Some(sink),
+            ..self
+        }
+    }
+
+    /// Notes the user the running invocation acts for (after their token checked out).
+    pub(crate) fn note_user(&self, user_id: &str) {
+        *self.acting_user.borrow_mut() = Some(user_id.to_string());
     }
 
     pub fn session_config(&self) -> &SessionConfig {

@@ -7,11 +7,25 @@ use std::rc::Rc;
 
 pub struct JsonLineLogger {
     sink: Rc<dyn Fn(&str)>,
+    /// Where the action log lines go (`ACTION_LOG`); `None` = off.
+    outcome_sink: Option<Rc<dyn Fn(&str)>>,
 }
 
 impl JsonLineLogger {
+    /// Errors to `sink`, action log lines nowhere.
     pub fn new(sink: Rc<dyn Fn(&str)>) -> Self {
-        Self { sink }
+        Self {
+            sink,
+            outcome_sink: None,
+        }
+    }
+
+    /// Also writes the action log lines (`ACTION_LOG=on`) to `outcome_sink`.
+    pub fn with_action_log(self, outcome_sink: Rc<dyn Fn(&str)>) -> Self {
+        Self {
+            outcome_sink: Some(outcome_sink),
+            ..self
+        }
     }
 }
 
@@ -31,5 +45,11 @@ impl ActionErrorLogger for JsonLineLogger {
             "message": message,
         });
         (self.sink)(&line.to_string());
+    }
+
+    fn log_action_outcome(&self, line: &str) {
+        if let Some(sink) = &self.outcome_sink {
+            sink(line);
+        }
     }
 }

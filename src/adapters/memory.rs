@@ -1201,10 +1201,11 @@ pub struct LoggedError {
     pub action: String,
 }
 
-/// Records every logged action error.
+/// Records every logged action error, and the action log lines apart from them.
 #[derive(Default)]
 pub struct RecordingLogger {
     entries: RefCell<Vec<LoggedError>>,
+    outcome_lines: RefCell<Vec<String>>,
 }
 
 impl RecordingLogger {
@@ -1216,6 +1217,10 @@ impl RecordingLogger {
     }
     pub fn clear(&self) {
         self.entries.borrow_mut().clear();
+    }
+    /// The action log lines (one JSON object per invocation), oldest first.
+    pub fn outcome_lines(&self) -> Vec<String> {
+        self.outcome_lines.borrow().clone()
     }
 }
 
@@ -1233,6 +1238,9 @@ impl ActionErrorLogger for RecordingLogger {
             action_invocation_id: action_invocation_id.to_string(),
             action: action.to_string(),
         });
+    }
+    fn log_action_outcome(&self, line: &str) {
+        self.outcome_lines.borrow_mut().push(line.to_string());
     }
 }
 

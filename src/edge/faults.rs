@@ -8,7 +8,7 @@
 use super::durable_object::ObjectStoreClient;
 use super::kv_cache::KvSessionCache;
 use crate::extensions::Extensions;
-use crate::ports::PasswordHashAlgorithm;
+use crate::ports::{PasswordHashAlgorithm, SecurityEventSink};
 use crate::server::{PasswordConfig, Ports, Server, SessionConfig};
 use async_trait::async_trait;
 use std::rc::Rc;
@@ -42,6 +42,8 @@ pub struct Rebuild {
     /// ACCOUNT_STORAGE, when bound.
     pub account_namespace: Option<ObjectNamespace>,
     pub kv: Option<KvStore>,
+    /// The security events' queue, when bound.
+    pub security_event_sink: Option<Rc<dyn SecurityEventSink>>,
 }
 
 /// `Ok(None)` without the header; a 400 response for an unknown fault name.
@@ -79,6 +81,10 @@ pub fn server_for(rebuild: &Rebuild, fault: Option<String>) -> Result<Option<Ser
     }
     Server::new(ports, rebuild.session, passwords)
         .and_then(|server| server.with_extensions(rebuild.extensions.clone()))
+        .map(|server| match &rebuild.security_event_sink {
+            Some(sink) => server.with_security_event_sink(sink.clone()),
+            None => server,
+        })
         .map(Some)
         .map_err(Into::into)
 }

@@ -9,6 +9,7 @@ mod durable_object;
 mod faults;
 mod http_client;
 mod kv_cache;
+mod security_event_queue;
 mod send_email;
 
 pub use durable_object::{AccountStore, MainStore, RateLimitStore};
@@ -30,7 +31,8 @@ use crate::endpoint::{ActionFilter, Rejection};
 use crate::password::Argon2id;
 use crate::ports::{
     AccountStorage, Cache, Clock, EmailAddressChecker, EmailSender, Millis, PasswordHashAlgorithm,
-    PasswordStrengthChecker, RateLimitStorage, StorageError, StoredEntry, UserStore,
+    PasswordStrengthChecker, RateLimitStorage, SecurityEventSink, StorageError, StoredEntry,
+    UserStore,
 };
 use crate::rate_limit::{self, BucketSpec, Decision, RateLimitError};
 use crate::server::{PasswordConfig, Ports, Server};
@@ -290,7 +292,11 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
         rate_limit_storage: rate_limit_storage.clone(),
         user_store,
         email_sender,
-        error_logger: Rc::new(JsonLineLogger::new(error_sink())),
+        error_logger: Rc::new(if config.action_log {
+            JsonLineLogger::new(error_sink()).with_action_log(console_sink())
+        } else {
+            JsonLineLogger::new(error_sink())
+        }),
         clock: Rc::new(SystemClock),
         email_address_checker: Rc::new(AllowAllEmailAddresses),
         password_strength_checker,
@@ -314,6 +320,15 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
     let turnstile = config.turnstile_secret_key.as_ref().map(|secret| {
         TurnstileVerifier::new(&config.turnstile_siteverify_url, secret, fetch_client())
     });
+    // The queue is optional: without the binding, events stay in account storage only.
+    let security_event_sink: Option<Rc<dyn SecurityEventSink>> = if config.extensions.security_events
+    {
+        env.queue(security_event_queue::BINDING)
+            .ok()
+            .map(|queue| Rc::new(security_event_queue::QueueSink { queue }) as _)
+    } else {
+        None
+    };
     #[cfg(feature = "test-faults")]
     let faults = faults::Rebuild {
         ports: ports.clone(),
@@ -324,9 +339,14 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
         rate_limit_namespace,
         account_namespace,
         kv,
+        security_event_sink: security_event_sink.clone(),
     };
     let server = Server::new(ports, config.session, passwords)?
         .with_extensions(config.extensions.clone())?;
+    let server = match security_event_sink {
+        Some(sink) => server.with_security_event_sink(sink),
+        None => server,
+    };
     let ip_allowance = ip_allowance(env, &config);
     Ok(Deployment {
         server,
@@ -639,6 +659,11 @@ async fn action_invocation_endpoint(
     // The app's email language for this invocation: a hint the email sender's rule weighs.
     let with_language = email_language(&req).map(|language| server.with_email_language(&language));
     let server = with_language.as_ref().unwrap_or(server);
+    // The end user's address goes with their security events (only read when they are on).
+    let with_address = client
+        .filter(|_| server.extensions().security_events)
+        .map(|c| server.with_client_address(&c.as_ip().to_string()));
+    let server = with_address.as_ref().unwrap_or(server);
     let gate = |action| ip_gate(&deployment, client.as_ref(), action);
     match server.resolve_gated(&body, filter, gate).await {
         Ok(result) => {

@@ -2,6 +2,7 @@
 //! in tables of their own that the endpoint consults only for the extensions that are on, so with
 //! every extension off the endpoint is exactly Faroe's.
 
+pub mod security_events;
 pub mod totp;
 
 pub use crate::endpoint::ActionDef;
@@ -14,6 +15,8 @@ pub use totp::TotpConfig;
 pub struct Extensions {
     /// `EXTENSIONS` contains `totp`.
     pub totp: Option<TotpConfig>,
+    /// `EXTENSIONS` contains `security_events`.
+    pub security_events: bool,
     /// `PASSWORD_REHASH_ON_SIGNIN=true` (issue #15 item 5; another helper implements it).
     pub password_rehash_on_signin: bool,
 }
@@ -25,10 +28,16 @@ pub struct ExtensionDef {
 }
 
 /// Every extension `EXTENSIONS` may name.
-pub static EXTENSION_DEFS: &[ExtensionDef] = &[ExtensionDef {
-    name: "totp",
-    actions: totp::ACTIONS,
-}];
+pub static EXTENSION_DEFS: &[ExtensionDef] = &[
+    ExtensionDef {
+        name: "totp",
+        actions: totp::ACTIONS,
+    },
+    ExtensionDef {
+        name: "security_events",
+        actions: security_events::ACTIONS,
+    },
+];
 
 /// Parses `EXTENSIONS`: comma-separated names, each known and listed once. Empty = none.
 pub fn parse_extension_names(raw: &str) -> Result<Vec<&'static str>, String> {
@@ -69,6 +78,7 @@ impl Extensions {
     fn is_enabled(&self, name: &str) -> bool {
         match name {
             "totp" => self.totp.is_some(),
+            "security_events" => self.security_events,
             _ => false,
         }
     }
@@ -85,7 +95,7 @@ impl Extensions {
     /// Whether an extension that keeps per-user records in account storage is on (then
     /// `complete_user_deletion` deletes the user's account storage).
     pub fn uses_account_storage(&self) -> bool {
-        self.totp.is_some()
+        self.totp.is_some() || self.security_events
     }
 }
 
@@ -140,6 +150,7 @@ impl Server {
                 self.complete_user_totp_deletion(inv, &a[0], &a[1]).await
             }
             "get_user_second_factors" => self.get_user_second_factors(&a[0]).await,
+            "get_user_security_events" => self.get_user_security_events(&a[0]).await,
             "verify_signin_totp_code" => self.verify_signin_totp_code(&a[0], &a[1]).await,
             "verify_signin_recovery_code" => self.verify_signin_recovery_code(&a[0], &a[1]).await,
             "delete_user_second_factors" => self.delete_user_second_factors(inv, &a[0]).await,
@@ -168,7 +179,7 @@ mod tests {
             .collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 20);
+        assert_eq!(names.len(), 21);
         assert!(names.iter().all(|n| !ACTIONS.iter().any(|a| a.name == *n)));
     }
 

@@ -235,6 +235,7 @@ impl Server {
         if !crypto::verify_secret(parsed.secret, entity.secret_hash()) {
             return Err(TokenError::Invalid);
         }
+        self.note_user(&user.id);
         Ok((entity, user))
     }
 

@@ -131,6 +131,7 @@ impl Server {
         user: &User,
         on_error: impl FnOnce(StorageError) -> Failure,
     ) -> ActionResult {
+        self.note_user(&user.id);
         let (session, session_token) = self
             .create_session(&user.id, user.disabled_counter, user.sessions_counter)
             .await
@@ -359,6 +360,7 @@ impl Server {
         if !crypto::verify_secret(parsed.secret, &session.secret_hash) {
             return Err(TokenError::Invalid);
         }
+        self.note_user(&session.user_id);
         let now = self.now();
         if self.refresh_session_activity(&key, &session).await? {
             session.token_last_verified_at = seconds(now);
@@ -401,6 +403,7 @@ impl Server {
         if !crypto::verify_secret(parsed.secret, &session.secret_hash) {
             return Err(TokenError::Invalid);
         }
+        self.note_user(&user.id);
         // The cached copy is left stale, as in the reference; it never outlives its TTL.
         self.refresh_session_activity(&key, &session).await?;
         Ok((session, user))

@@ -7,6 +7,7 @@ use super::entities::{
 use super::record::{generate_recovery_codes, SecondFactors, RECORD_KEY};
 use super::SECOND_FACTOR_NAME;
 use crate::crypto;
+use crate::extensions::security_events::EventType;
 use crate::flows::{seconds, ActionResult, Entity, Failure, Invocation, Values};
 use crate::ports::{StorageError, User, UserStoreError};
 use crate::rate_limit::Bucket;
@@ -390,6 +391,7 @@ impl Server {
             Err(UserStoreError::UserNotFound) => return Err(Failure::Code("user_not_found")),
             Err(e) => return Err(Failure::Internal(format!("failed to get user: {e}"))),
         };
+        self.note_user(&user.id);
         // The record may change under us (a sign-in storing its step): read it again then.
         for _ in 0..OPERATOR_ATTEMPTS {
             let Some(stored) = self.read_second_factors(&user.id).await? else {
@@ -404,6 +406,13 @@ impl Server {
                 Ok(()) => {
                     if stored.record.totp.is_some() {
                         self.notify_second_factor_removed(invocation, &user).await;
+                        self.record_security_event(
+                            invocation,
+                            EventType::SecondFactorRemoved,
+                            SECOND_FACTOR_NAME,
+                            Some(&user.id),
+                        )
+                        .await;
                     }
                     return Ok(Values::new());
                 }
