@@ -3,9 +3,9 @@
 //!
 //! I/O ports are async. Their futures need not be `Send`: a Worker isolate is single-threaded.
 
+pub use crate::extensions::security_events::SecurityEvent;
 use async_trait::async_trait;
 use std::rc::Rc;
-pub use crate::extensions::security_events::SecurityEvent;
 
 /// Unix time in milliseconds, the unit of every clock reading and duration in the core.
 pub type Millis = i64;

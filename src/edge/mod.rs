@@ -321,14 +321,14 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
         TurnstileVerifier::new(&config.turnstile_siteverify_url, secret, fetch_client())
     });
     // The queue is optional: without the binding, events stay in account storage only.
-    let security_event_sink: Option<Rc<dyn SecurityEventSink>> = if config.extensions.security_events
-    {
-        env.queue(security_event_queue::BINDING)
-            .ok()
-            .map(|queue| Rc::new(security_event_queue::QueueSink { queue }) as _)
-    } else {
-        None
-    };
+    let security_event_sink: Option<Rc<dyn SecurityEventSink>> =
+        if config.extensions.security_events {
+            env.queue(security_event_queue::BINDING)
+                .ok()
+                .map(|queue| Rc::new(security_event_queue::QueueSink { queue }) as _)
+        } else {
+            None
+        };
     #[cfg(feature = "test-faults")]
     let faults = faults::Rebuild {
         ports: ports.clone(),

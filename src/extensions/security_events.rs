@@ -232,7 +232,10 @@ impl Server {
             if let Err(e) = self.store_security_event(&event).await {
                 self.log(
                     invocation,
-                    &format!("failed to record security event {}: {e}", event_type.as_str()),
+                    &format!(
+                        "failed to record security event {}: {e}",
+                        event_type.as_str()
+                    ),
                 );
             }
         }
