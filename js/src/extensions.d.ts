@@ -43,6 +43,30 @@ export interface UserSecondFactors {
   recoveryCodesCreatedAt: Date | null;
 }
 
+/** What `user_security_event.type` may be (docs/extensions.md, "Events"). */
+export type UserSecurityEventType =
+  | "signin_succeeded"
+  | "signin_password_incorrect"
+  | "second_factor_used"
+  | "second_factor_failed"
+  | "password_updated"
+  | "password_reset"
+  | "email_address_updated"
+  | "second_factor_added"
+  | "second_factor_removed"
+  | "sessions_revoked";
+
+/** `user_security_event`: one recorded outcome of the user's account. */
+export interface UserSecurityEvent {
+  id: string;
+  type: UserSecurityEventType | (string & {});
+  /** `totp` | `recovery_code` | `passkey` for second factors, `all` | `one` for revocations, else "". */
+  detail: string;
+  createdAt: Date;
+  /** The end user's address when the event happened, "" when unknown. */
+  clientAddress: string;
+}
+
 /** Faroe's signin model with the two fields an enabled extension adds. */
 export interface SigninWithSecondFactor {
   id: string;
@@ -78,6 +102,9 @@ export type CreateUserTOTPDeletionActionResult =
   | (ActionSuccessResult & { userTOTPDeletion: UserTOTPDeletion; userTOTPDeletionToken: string })
   | ActionErrorResult;
 export type GetUserTOTPDeletionActionResult = (ActionSuccessResult & { userTOTPDeletion: UserTOTPDeletion }) | ActionErrorResult;
+export type GetUserSecurityEventsActionResult =
+  | (ActionSuccessResult & { userSecurityEvents: UserSecurityEvent[] })
+  | ActionErrorResult;
 export type UserSecondFactorsActionResult = (ActionSuccessResult & { userSecondFactors: UserSecondFactors }) | ActionErrorResult;
 
 /**
@@ -117,6 +144,9 @@ export declare class ExtensionClient {
   verifySigninTOTPCode(signinToken: string, totpCode: string): Promise<ActionResult>;
   verifySigninRecoveryCode(signinToken: string, recoveryCode: string): Promise<ActionResult>;
 
+  /** `get_user_security_events` (`EXTENSIONS=security_events`): newest first, the last 100 or 90 days. */
+  getUserSecurityEvents(sessionToken: string): Promise<GetUserSecurityEventsActionResult>;
+
   /** Operator/support action (needs only a user id): keep it off untrusted callers with ACTION_BLOCKLIST. */
   deleteUserSecondFactors(userId: string): Promise<ActionResult>;
 }
@@ -125,4 +155,5 @@ export declare function mapJSONObjectToUserTOTPEnrollment(json: unknown): UserTO
 export declare function mapJSONObjectToUserRecoveryCodeRegeneration(json: unknown): UserRecoveryCodeRegeneration;
 export declare function mapJSONObjectToUserTOTPDeletion(json: unknown): UserTOTPDeletion;
 export declare function mapJSONObjectToUserSecondFactors(json: unknown): UserSecondFactors;
+export declare function mapJSONObjectToUserSecurityEvent(json: unknown): UserSecurityEvent;
 export declare function mapJSONObjectToSignin(json: unknown): SigninWithSecondFactor;

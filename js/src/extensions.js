@@ -83,6 +83,18 @@ export function mapJSONObjectToUserSecondFactors(json) {
   };
 }
 
+/** `user_security_event` (security events extension). */
+export function mapJSONObjectToUserSecurityEvent(json) {
+  const o = object(json, "user_security_event");
+  return {
+    id: string(o, "id"),
+    type: string(o, "type"),
+    detail: string(o, "detail"),
+    createdAt: time(o, "created_at"),
+    clientAddress: string(o, "client_address"),
+  };
+}
+
 /** The signin model with the extension's two fields (present when an extension is on). */
 export function mapJSONObjectToSignin(json) {
   const o = object(json, "signin");
@@ -108,6 +120,10 @@ const REGENERATION = value.model("user_recovery_code_regeneration", "userRecover
 const DELETION = value.model("user_totp_deletion", "userTOTPDeletion", mapJSONObjectToUserTOTPDeletion);
 const SECOND_FACTORS = value.model("user_second_factors", "userSecondFactors", mapJSONObjectToUserSecondFactors);
 const RECOVERY_CODES = value.strings("recovery_codes", "recoveryCodes");
+const SECURITY_EVENTS = value.model("user_security_events", "userSecurityEvents", (v) => {
+  if (!Array.isArray(v)) fail("Invalid or missing 'user_security_events' field");
+  return v.map(mapJSONObjectToUserSecurityEvent);
+});
 
 /**
  * The extension actions, for a deployment with `EXTENSIONS` set (docs/extensions.md). Construct it
@@ -244,6 +260,11 @@ export class ExtensionClient {
   }
   verifySigninRecoveryCode(signinToken, recoveryCode) {
     return this.invoke("verify_signin_recovery_code", { signin_token: signinToken, recovery_code: recoveryCode });
+  }
+
+  // Security events (EXTENSIONS=security_events): newest first, the last 100 or 90 days.
+  getUserSecurityEvents(sessionToken) {
+    return this.invoke("get_user_security_events", { session_token: sessionToken }, [SECURITY_EVENTS]);
   }
 
   // Operator (support) action: block it with ACTION_BLOCKLIST where untrusted callers reach the endpoint.

@@ -2,7 +2,8 @@
 // through the FAROE service binding. Tokens live only in HttpOnly cookies; every POST carries a
 // CSRF token. Pages: sign-up, sign-in (with "remember me" and a second-factor step), account,
 // sign-out (here / everywhere), email change, password change, password reset, account deletion,
-// two-factor authentication (TOTP with recovery codes, faroe-worker's `totp` extension).
+// two-factor authentication (TOTP with recovery codes, faroe-worker's `totp` extension), recent
+// activity (faroe-worker's `security_events` extension).
 import QRCode from "qrcode";
 import { EndpointError } from "../../../js/src/index.js";
 import { SIGNIN_FAILED, errorMessage } from "./messages.js";
@@ -371,6 +372,7 @@ async function accountPage(ctx, form, { token, session }, { error = null, status
 </dl>
 <ul class="actions">
   ${factors ? html`<li><a href="/account/security">Two-factor authentication</a></li>` : ""}
+  <li><a href="/account/activity">Recent activity</a></li>
   <li><a href="/account/email">Change email address</a></li>
   <li><a href="/account/password">Change password</a></li>
   <li><a href="/account/delete">Delete account</a></li>
@@ -707,6 +709,62 @@ async function resetVerifySubmit(ctx, form) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Recent activity (faroe-worker's `security_events` extension)
+// ---------------------------------------------------------------------------------------------
+
+const FACTOR_NAMES = { totp: "authenticator app", recovery_code: "recovery code", passkey: "passkey" };
+
+/** A sentence for one security event; `warn` marks what the user should look at twice. */
+function describeEvent({ type, detail }) {
+  const factor = FACTOR_NAMES[detail] ?? detail;
+  switch (type) {
+    case "signin_succeeded": return { text: "Signed in" };
+    case "signin_password_incorrect": return { text: "Sign-in refused: wrong password", warn: true };
+    case "second_factor_used": return { text: `Second sign-in step passed with ${factor === "authenticator app" ? "the authenticator app" : `a ${factor}`}` };
+    case "second_factor_failed": return { text: `Second sign-in step refused: wrong ${factor === "authenticator app" ? "authenticator code" : factor}`, warn: true };
+    case "password_updated": return { text: "Password changed" };
+    case "password_reset": return { text: "Password reset with an emailed temporary password" };
+    case "email_address_updated": return { text: "Email address changed" };
+    case "second_factor_added": return { text: detail === "passkey" ? "Passkey added" : "Two-factor authentication turned on" };
+    case "second_factor_removed": return { text: detail === "passkey" ? "Passkey removed" : "Two-factor authentication turned off" };
+    case "sessions_revoked": return { text: detail === "one" ? "Signed out one device" : "Signed out everywhere" };
+    default: return { text: type };
+  }
+}
+
+/** The user's security events (newest first), or null when faroe-worker runs without the extension. */
+async function securityEvents(ctx, sessionToken) {
+  try {
+    const result = await ctx.extensions.getUserSecurityEvents(sessionToken);
+    if (!result.ok) throw new ActionFailure(result.errorCode);
+    return result.userSecurityEvents;
+  } catch (e) {
+    if (e instanceof EndpointError && e.status === 400 && e.reason === "unknown action") return null;
+    throw e;
+  }
+}
+
+async function activityPage(ctx, form, { token }) {
+  const events = await securityEvents(ctx, token);
+  if (!events) {
+    return ctx.page("Recent activity", html`<p>Activity is not recorded on this server (faroe-worker's <code>EXTENSIONS=security_events</code>).</p>
+<p class="hint"><a href="/account">Back to your account</a></p>`, { signedIn: true, status: 404 });
+  }
+  return ctx.page("Recent activity", html`
+<p class="hint">Sign-ins and changes to your account: the last 100, from the past 90 days. If you do not recognise something, change your password and sign out everywhere.</p>
+${events.length === 0
+    ? html`<p id="activity-empty">Nothing yet.</p>`
+    : html`<table class="activity" id="activity">
+  <thead><tr><th>When</th><th>What</th><th>From</th></tr></thead>
+  <tbody>${events.map((e) => {
+    const { text, warn } = describeEvent(e);
+    return html`<tr class="${warn ? "warn" : ""}" data-type="${e.type}" data-detail="${e.detail}"><td class="when">${formatTime(e.createdAt)}</td><td class="what">${text}</td><td class="from">${e.clientAddress || "unknown"}</td></tr>`;
+  })}</tbody>
+</table>`}
+<p class="hint"><a href="/account">Back to your account</a></p>`, { signedIn: true });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Two-factor authentication: TOTP with recovery codes (faroe-worker's `totp` extension)
 // ---------------------------------------------------------------------------------------------
 
@@ -1007,6 +1065,7 @@ const ROUTES = {
   "POST /account/email/resend": signedIn(emailResend),
   "GET /account/password": signedIn(passwordForm),
   "POST /account/password": signedIn(passwordSubmit),
+  "GET /account/activity": signedIn(activityPage),
   "GET /account/security": signedIn(securityForm),
   "POST /account/security/enable": signedIn(totpEnable),
   "POST /account/security/confirm": signedIn(totpConfirm),

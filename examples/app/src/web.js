@@ -153,6 +153,10 @@ const STYLE = `
   dl { display: grid; grid-template-columns: max-content 1fr; gap: 6px 16px; }
   dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; font-size: .9rem; word-break: break-all; }
   ul.actions { padding-left: 18px; line-height: 1.9; }
+  table.activity { width: 100%; border-collapse: collapse; font-size: .92rem; }
+  table.activity th, table.activity td { text-align: left; padding: 7px 8px; border-bottom: 1px solid #e4e8ee; vertical-align: top; }
+  table.activity td.when, table.activity td.from { font-family: ui-monospace, monospace; font-size: .85rem; white-space: nowrap; }
+  table.activity tr.warn td.what { color: #8a1c1c; }
 `;
 
 /** One request: parsed cookies, outgoing Set-Cookie headers, the Faroe client and the CSRF token. */
