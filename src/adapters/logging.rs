@@ -5,10 +5,13 @@ use crate::ports::{ActionErrorLogger, Millis};
 use serde_json::json;
 use std::rc::Rc;
 
+/// Where a finished log line goes (the console in the Worker).
+pub type LineSink = Rc<dyn Fn(&str)>;
+
 pub struct JsonLineLogger {
-    sink: Rc<dyn Fn(&str)>,
+    sink: LineSink,
     /// Where the action log lines go (`ACTION_LOG`); `None` = off.
-    outcome_sink: Option<Rc<dyn Fn(&str)>>,
+    outcome_sink: Option<LineSink>,
 }
 
 impl JsonLineLogger {
@@ -21,7 +24,7 @@ impl JsonLineLogger {
     }
 
     /// Also writes the action log lines (`ACTION_LOG=on`) to `outcome_sink`.
-    pub fn with_action_log(self, outcome_sink: Rc<dyn Fn(&str)>) -> Self {
+    pub fn with_action_log(self, outcome_sink: LineSink) -> Self {
         Self {
             outcome_sink: Some(outcome_sink),
             ..self
