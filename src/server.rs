@@ -69,8 +69,9 @@ pub struct Server {
     pub(crate) session_config: SessionConfig,
     pub(crate) user_password_algorithms: Vec<Rc<dyn PasswordHashAlgorithm>>,
     pub(crate) temporary_password_algorithm: Rc<dyn PasswordHashAlgorithm>,
-    /// The enabled extensions (docs/extensions.md); all off after [`Server::new`].
-    pub(crate) extensions: Extensions,
+    /// The enabled extensions (docs/extensions.md); all off after [`Server::new`]. Shared: the
+    /// endpoint copies the server per invocation, never the TOTP key ring.
+    pub(crate) extensions: Rc<Extensions>,
     /// The app's email language for this invocation (ours: `X-Faroe-Email-Language`).
     pub(crate) email_language: Option<String>,
     /// The end user's address for this invocation, as the edge validated it (security events).
@@ -109,7 +110,7 @@ impl Server {
             session_config,
             user_password_algorithms: passwords.user_password_algorithms,
             temporary_password_algorithm: passwords.temporary_password_algorithm,
-            extensions: Extensions::default(),
+            extensions: Rc::default(),
             email_language: None,
             client_address: None,
             security_event_sink: None,
@@ -120,7 +121,10 @@ impl Server {
     /// Turns extensions on (docs/extensions.md); errors say which setting is wrong.
     pub fn with_extensions(self, extensions: Extensions) -> Result<Server, String> {
         extensions.validate()?;
-        Ok(Self { extensions, ..self })
+        Ok(Self {
+            extensions: Rc::new(extensions),
+            ..self
+        })
     }
 
     pub fn extensions(&self) -> &Extensions {
