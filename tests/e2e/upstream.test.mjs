@@ -48,7 +48,7 @@ async function timed(action, args) {
 /** The one error log line of an invocation. */
 async function logLine(result) {
   for (let i = 0; i < 50; i++) {
-    const lines = jsonLogLines(worker.logs).filter((l) => l.action_invocation_id === result.action_invocation_id);
+    const lines = jsonLogLines(worker.logs).filter((l) => l.event !== "action" && l.action_invocation_id === result.action_invocation_id);
     if (lines.length > 0) {
       assert.equal(lines.length, 1, JSON.stringify(lines));
       return lines[0];
@@ -205,7 +205,7 @@ test("service binding (EMAIL): trickle → timeout and the stream is cancelled, 
     };
     const logOf = async (result) => {
       for (let i = 0; i < 50; i++) {
-        const line = jsonLogLines(dev.logs).find((l) => l.action_invocation_id === result.action_invocation_id);
+        const line = jsonLogLines(dev.logs).find((l) => l.event !== "action" && l.action_invocation_id === result.action_invocation_id);
         if (line) return line;
         await sleep(100);
       }
