@@ -266,6 +266,43 @@ describe("EXTENSIONS=security_events with the queue", () => {
   });
 });
 
+describe("recording failures (test-faults build)", () => {
+  test("account storage failing: complete_signin still succeeds, the failure is logged with its invocation id, no record", async () => {
+    const faulty = await startWorker({
+      bundle: "build-test",
+      vars: { ...email.vars, ...FAST_ALGORITHMS, ACTION_INVOCATION_ENDPOINT_SECRET: SECRET, EXTENSIONS: "security_events" },
+    });
+    try {
+      const call = async (action, args, headers = {}) => (await invoke(faulty.url, action, args, { headers })).json;
+      const address = `events-fault-${Date.now()}@example.com`;
+      const signup = await call("create_signup", { email_address: address });
+      const code = email.last("signup_email_address_verification_code", address).data.email_address_verification_code;
+      await call("verify_signup_email_address_verification_code", { signup_token: signup.values.signup_token, email_address_verification_code: code });
+      await call("set_signup_password", { signup_token: signup.values.signup_token, password: PASSWORD });
+      const session = (await call("complete_signup", { signup_token: signup.values.signup_token })).values.session_token;
+      const signin = (await call("create_signin", { user_email_address: address })).values.signin_token;
+      assert.equal((await call("verify_signin_user_password", { signin_token: signin, password: PASSWORD })).ok, true);
+      // Only this request's account storage fails: the event cannot be recorded.
+      const done = await call("complete_signin", { signin_token: signin }, { "X-Faroe-Test-Fault": "account-storage" });
+      assert.equal(done.ok, true, JSON.stringify(done));
+      let errors = [];
+      for (let i = 0; i < 40 && errors.length === 0; i++) {
+        await sleep(100);
+        errors = jsonLogLines(faulty.logs).filter((l) => l.level === "error" && l.action_invocation_id === done.action_invocation_id);
+      }
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.equal(errors[0].action, "complete_signin");
+      assert.match(errors[0].message, /^failed to record security event signin_succeeded: /);
+      const listed = await call("get_user_security_events", { session_token: session });
+      assert.deepEqual(listed.values.user_security_events, [], "nothing was recorded");
+      // Reading fails with internal_error while storage fails.
+      assert.equal((await call("get_user_security_events", { session_token: session }, { "X-Faroe-Test-Fault": "account-storage" })).error_code, "internal_error");
+    } finally {
+      await faulty.stop();
+    }
+  });
+});
+
 describe("without the extension", () => {
   test("get_user_security_events is an unknown action; the action log runs anyway and ACTION_LOG=off silences it", async () => {
     const plain = await startWorker({ vars: { ...email.vars, ...FAST_ALGORITHMS, ACTION_INVOCATION_ENDPOINT_SECRET: SECRET } });
