@@ -487,7 +487,9 @@ fn get_user_security_events_error_matrix_equals_the_docs() {
 
 #[test]
 fn the_docs_list_every_event_type() {
-    let start = DOCS.find("### Security events extension").expect("section");
+    let start = DOCS
+        .find("\n## Security events extension")
+        .expect("section");
     let section = &DOCS[start..];
     for t in EventType::ALL {
         assert!(
