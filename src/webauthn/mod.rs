@@ -373,7 +373,7 @@ impl RelyingParty {
         if !crate::crypto::constant_time_eq(&challenge, expected_challenge) {
             return Err(WebAuthnError::ChallengeMismatch);
         }
-        if !self.origins.iter().any(|o| *o == client_data.origin) {
+        if !self.origins.contains(&client_data.origin) {
             return Err(WebAuthnError::OriginNotAllowed);
         }
         let cross_origin = client_data.cross_origin == Some(true)
@@ -393,9 +393,11 @@ impl RelyingParty {
     }
 
     /// rpIdHash, UP, UV when required, BE/BS consistency (§7.1 steps 13–16, §7.2 steps 15–18).
-    fn verify_authenticator_flags(&self, data: &AuthenticatorData<'_>) -> Result<(), WebAuthnError> {
-        if !crate::crypto::constant_time_eq(data.rp_id_hash, &Sha256::digest(self.id.as_bytes()))
-        {
+    fn verify_authenticator_flags(
+        &self,
+        data: &AuthenticatorData<'_>,
+    ) -> Result<(), WebAuthnError> {
+        if !crate::crypto::constant_time_eq(data.rp_id_hash, &Sha256::digest(self.id.as_bytes())) {
             return Err(WebAuthnError::RpIdHashMismatch);
         }
         if !data.user_present() {
@@ -428,7 +430,11 @@ impl RelyingParty {
         let client_data_hash =
             self.verify_client_data(&client_data_json, "webauthn.create", expected_challenge)?;
 
-        let (format, statement, auth_data_bytes) = parse_attestation_object(&attestation_object)?;
+        let AttestationObject {
+            format,
+            statement,
+            auth_data: auth_data_bytes,
+        } = parse_attestation_object(&attestation_object)?;
         let auth_data = AuthenticatorData::parse(&auth_data_bytes)?;
         self.verify_authenticator_flags(&auth_data)?;
         let Some(attested) = &auth_data.attested else {
@@ -553,11 +559,15 @@ pub fn parse_authentication_response(
     })
 }
 
-/// The attestation object's `fmt`, `attStmt` members and `authData` bytes; exactly these three
-/// members, each once.
-fn parse_attestation_object(
-    bytes: &[u8],
-) -> Result<(String, Vec<(Value, Value)>, Vec<u8>), WebAuthnError> {
+/// The members of an attestation object (§6.5.4).
+struct AttestationObject {
+    format: String,
+    statement: Vec<(Value, Value)>,
+    auth_data: Vec<u8>,
+}
+
+/// Exactly the three members `fmt`, `attStmt` and `authData`, each once.
+fn parse_attestation_object(bytes: &[u8]) -> Result<AttestationObject, WebAuthnError> {
     const MALFORMED: WebAuthnError = WebAuthnError::MalformedAttestationObject;
     let Some(Value::Map(entries)) = cose::decode_cbor(bytes) else {
         return Err(MALFORMED);
@@ -575,7 +585,11 @@ fn parse_attestation_object(
         }
     }
     match (format, statement, auth_data) {
-        (Some(format), Some(statement), Some(auth_data)) => Ok((format, statement, auth_data)),
+        (Some(format), Some(statement), Some(auth_data)) => Ok(AttestationObject {
+            format,
+            statement,
+            auth_data,
+        }),
         _ => Err(MALFORMED),
     }
 }
