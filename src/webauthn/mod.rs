@@ -201,9 +201,9 @@ pub enum AttestationFormat {
 pub struct AuthenticationResponse {
     pub credential_id: Vec<u8>,
     pub user_handle: Option<Vec<u8>>,
-    client_data_json: Vec<u8>,
-    authenticator_data: Vec<u8>,
-    signature: Vec<u8>,
+    pub client_data_json: Vec<u8>,
+    pub authenticator_data: Vec<u8>,
+    pub signature: Vec<u8>,
 }
 
 /// The stored credential an assertion is verified against.
