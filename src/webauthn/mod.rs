@@ -199,8 +199,11 @@ pub enum AttestationFormat {
 /// [`RelyingParty::verify_authentication`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthenticationResponse {
+    /// `rawId`, already checked equal to `id`.
     pub credential_id: Vec<u8>,
+    /// `userHandle`; `None` when absent, null or empty.
     pub user_handle: Option<Vec<u8>>,
+    /// The decoded `response` members, unverified.
     pub client_data_json: Vec<u8>,
     pub authenticator_data: Vec<u8>,
     pub signature: Vec<u8>,
