@@ -373,7 +373,10 @@ impl RelyingParty {
             return Err(WebAuthnError::WrongClientDataType);
         }
         let challenge = base64url_decode(&client_data.challenge, "clientDataJSON.challenge")?;
-        if !crate::crypto::constant_time_eq(&challenge, expected_challenge) {
+        // An empty expected challenge (a caller's bug) must never match an empty one.
+        if expected_challenge.is_empty()
+            || !crate::crypto::constant_time_eq(&challenge, expected_challenge)
+        {
             return Err(WebAuthnError::ChallengeMismatch);
         }
         if !self.origins.contains(&client_data.origin) {
