@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod encoding;
 pub mod endpoint;
+pub mod extensions;
 pub mod flows;
 pub mod password;
 pub mod ports;

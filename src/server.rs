@@ -63,6 +63,8 @@ pub struct Server {
     pub(crate) session_config: SessionConfig,
     pub(crate) user_password_algorithms: Vec<Rc<dyn PasswordHashAlgorithm>>,
     pub(crate) temporary_password_algorithm: Rc<dyn PasswordHashAlgorithm>,
+    /// All off unless set with [`Server::with_extensions`](crate::extensions).
+    pub(crate) extensions: crate::extensions::Extensions,
 }
 
 impl Server {
@@ -92,6 +94,7 @@ impl Server {
             session_config,
             user_password_algorithms: passwords.user_password_algorithms,
             temporary_password_algorithm: passwords.temporary_password_algorithm,
+            extensions: crate::extensions::Extensions::default(),
         })
     }
 

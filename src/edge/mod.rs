@@ -26,6 +26,7 @@ use crate::client_address::{ClientAddress, CLIENT_ADDRESS_HEADER};
 use crate::config::{Config, EmailConfig, UserStoreConfig};
 use crate::crypto::{hash_secret, verify_secret};
 use crate::endpoint::{ActionFilter, Rejection};
+use crate::extensions::Extensions;
 use crate::password::Argon2id;
 use crate::ports::{
     Cache, Clock, EmailAddressChecker, EmailSender, Millis, PasswordHashAlgorithm,
@@ -243,7 +244,9 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
         rate_limit_namespace,
         kv,
     };
-    let server = Server::new(ports, config.session, passwords)?;
+    let server = Server::new(ports, config.session, passwords)?.with_extensions(Extensions {
+        password_rehash_on_signin: config.password_rehash_on_signin,
+    })?;
     let ip_allowance = ip_allowance(env, &config);
     Ok(Deployment {
         server,
