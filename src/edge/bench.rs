@@ -63,16 +63,94 @@ fn hash_argon2_crate(id: &str, password: &[u8], salt: &[u8]) -> std::result::Res
     Ok(output.len())
 }
 
-fn hash_once(id: &str, fresh: bool) -> std::result::Result<usize, String> {
+thread_local! {
+    /// argon2-rust's own kept arena (`Hasher`), re-pointed at each algorithm.
+    static ARGON2_RUST: std::cell::RefCell<Option<argon2_rust::Hasher>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Argon2id through the `argon2-rust` crate (its simd128 fill in this build) with its pooled
+/// arena, which it wipes after every hash (its `zeroize-memory` default); writes the tag into `out`.
+fn hash_argon2_rust(
+    algorithm: &Argon2id,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> std::result::Result<(), String> {
+    use argon2_rust::params::{Memory, TagLen};
+    let own = algorithm.own_params();
+    let crate_params = algorithm.argon2_crate_params();
+    let params = argon2_rust::Params::builder()
+        .memory(Memory::kib(u64::from(crate_params.m_cost())))
+        .passes(crate_params.t_cost())
+        .lanes(crate_params.p_cost())
+        .threads(1)
+        .tag_len(TagLen::bytes(own.output_len() as u64))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let argon2 = argon2_rust::Argon2::new(
+        argon2_rust::Algorithm::Argon2id,
+        argon2_rust::Version::V0x13,
+        params,
+    );
+    ARGON2_RUST.with(|cell| {
+        let mut hasher = cell.borrow_mut();
+        let hasher = hasher.get_or_insert_with(|| argon2.hasher());
+        hasher.set_argon2(argon2);
+        hasher
+            .hash_into(password, salt, out)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Which Argon2id implementation a bench hash runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Implementation {
+    /// `Argon2id::hash_sync`: src/argon2id.rs with the kept block buffer (what the Worker runs).
+    Project,
+    /// The same with block memory allocated per hash.
+    ProjectFresh,
+    /// The RustCrypto `argon2` crate with a kept buffer.
+    Argon2Crate,
+    /// The `argon2-rust` crate with its pooled arena.
+    Argon2Rust,
+}
+
+impl Implementation {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "project" => Some(Self::Project),
+            "argon2-crate" => Some(Self::Argon2Crate),
+            "argon2-rust" => Some(Self::Argon2Rust),
+            _ => None,
+        }
+    }
+}
+
+/// One hash of `b"benchmark-password"` with a random salt; returns the tag length.
+fn hash_with(id: &str, implementation: Implementation) -> std::result::Result<usize, String> {
     let algorithm = Argon2id::from_id(id)?;
     let salt = crate::crypto::generate_salt(16);
-    if fresh {
-        hash_fresh(&algorithm, b"benchmark-password", &salt)
-    } else {
-        algorithm
-            .hash_sync(b"benchmark-password", &salt)
-            .map(|h| h.len())
+    let password = b"benchmark-password";
+    match implementation {
+        Implementation::Project => algorithm.hash_sync(password, &salt).map(|h| h.len()),
+        Implementation::ProjectFresh => hash_fresh(&algorithm, password, &salt),
+        Implementation::Argon2Crate => hash_argon2_crate(id, password, &salt),
+        Implementation::Argon2Rust => {
+            let mut out = vec![0u8; algorithm.own_params().output_len()];
+            hash_argon2_rust(&algorithm, password, &salt, &mut out)?;
+            Ok(out.len())
+        }
     }
+}
+
+fn hash_once(id: &str, fresh: bool) -> std::result::Result<usize, String> {
+    let implementation = if fresh {
+        Implementation::ProjectFresh
+    } else {
+        Implementation::Project
+    };
+    hash_with(id, implementation)
 }
 
 /// One Argon2id hash with the project's `Argon2id::hash_sync`; returns the hash length.
@@ -90,8 +168,27 @@ pub fn bench_hash_fresh(algorithm: &str) -> std::result::Result<usize, JsError> 
 /// One Argon2id hash with the `argon2` crate (kept buffer of its own), for comparison.
 #[wasm_bindgen]
 pub fn bench_hash_argon2_crate(algorithm: &str) -> std::result::Result<usize, JsError> {
-    let salt = crate::crypto::generate_salt(16);
-    hash_argon2_crate(algorithm, b"benchmark-password", &salt).map_err(|e| JsError::new(&e))
+    hash_with(algorithm, Implementation::Argon2Crate).map_err(|e| JsError::new(&e))
+}
+
+/// One Argon2id hash with the `argon2-rust` crate (its pooled arena), for comparison.
+#[wasm_bindgen]
+pub fn bench_hash_argon2_rust(algorithm: &str) -> std::result::Result<usize, JsError> {
+    hash_with(algorithm, Implementation::Argon2Rust).map_err(|e| JsError::new(&e))
+}
+
+/// `bench_hash_hex` computed by the `argon2-rust` crate.
+#[wasm_bindgen]
+pub fn bench_hash_hex_argon2_rust(
+    algorithm: &str,
+    password: &str,
+    salt: &str,
+) -> std::result::Result<String, JsError> {
+    let algorithm = Argon2id::from_id(algorithm).map_err(|e| JsError::new(&e))?;
+    let mut out = vec![0u8; algorithm.own_params().output_len()];
+    hash_argon2_rust(&algorithm, password.as_bytes(), salt.as_bytes(), &mut out)
+        .map_err(|e| JsError::new(&e))?;
+    Ok(crate::encoding::hex(&out))
 }
 
 /// The hex hash of `password` under `salt` (both UTF-8), so the bench can check every build
@@ -413,6 +510,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
             let url = req.url()?;
             let mut id = crate::password::DEFAULT_USER_PASSWORD_ALGORITHM.to_string();
             let mut fresh = false;
+            let mut implementation = Implementation::Project;
             // Several hashes in one request spread the request's own cost (a few ms through
             // wrangler's proxy) over them, so that timing from outside approaches the hash alone.
             let mut count = 1;
@@ -420,6 +518,11 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
                 match k.as_ref() {
                     "algorithm" => id = v.into_owned(),
                     "fresh" => fresh = v == "1",
+                    // `impl=project|argon2-crate|argon2-rust`: which Argon2id runs.
+                    "impl" => match Implementation::parse(&v) {
+                        Some(i) => implementation = i,
+                        None => return Response::error("unknown impl", 400),
+                    },
                     "count" => match v.parse::<u32>() {
                         Ok(n @ 1..=16) => count = n,
                         _ => return Response::error("count must be 1 to 16", 400),
@@ -435,9 +538,15 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
             if let Err(message) = super::deployment(env) {
                 return Response::error(message, 500);
             }
+            if fresh {
+                if implementation != Implementation::Project {
+                    return Response::error("fresh=1 is for impl=project only", 400);
+                }
+                implementation = Implementation::ProjectFresh;
+            }
             let mut len = 0;
             for _ in 0..count {
-                match hash_once(&id, fresh) {
+                match hash_with(&id, implementation) {
                     Ok(n) => len = n,
                     Err(e) => return Response::error(e, 500),
                 }

@@ -2,6 +2,7 @@
 //! in tables of their own that the endpoint consults only for the extensions that are on, so with
 //! every extension off the endpoint is exactly Faroe's.
 
+pub mod password_rehash;
 pub mod totp;
 
 pub use crate::endpoint::ActionDef;
@@ -14,7 +15,7 @@ pub use totp::TotpConfig;
 pub struct Extensions {
     /// `EXTENSIONS` contains `totp`.
     pub totp: Option<TotpConfig>,
-    /// `PASSWORD_REHASH_ON_SIGNIN=true` (issue #15 item 5; another helper implements it).
+    /// `PASSWORD_REHASH_ON_SIGNIN=true`: see [`password_rehash`].
     pub password_rehash_on_signin: bool,
 }
 
