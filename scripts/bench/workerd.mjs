@@ -23,11 +23,12 @@ function writeConfig(dir) {
 /**
  * A bench Worker bundle (`dir`, built by scripts/bench/build-lib.sh) under wrangler dev on
  * 127.0.0.1, in development mode with `vars` over the defaults, its D1 migrated into a fresh
- * persistence directory that `stop()` removes.
+ * persistence directory that `stop()` removes, or into `persistTo` when given (kept by `stop()`,
+ * so a restarted Worker finds the same state).
  */
-export async function startWorker(dir, vars) {
+export async function startWorker(dir, vars, { persistTo: keptState } = {}) {
   const config = await writeConfig(dir);
-  const persistTo = await mkdtemp(join(tmpdir(), "faroe-bench-"));
+  const persistTo = keptState ?? (await mkdtemp(join(tmpdir(), "faroe-bench-")));
   const port = await freePort();
   const env = wranglerEnv();
   await execFile(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", config], { cwd: root, env });
@@ -53,11 +54,12 @@ export async function startWorker(dir, vars) {
   });
   return {
     url,
+    persistTo,
     logs: dev.logs,
     pgid: dev.pid,
     async stop() {
       await dev.stop();
-      await rm(persistTo, { recursive: true, force: true });
+      if (!keptState) await rm(persistTo, { recursive: true, force: true });
     },
   };
 }
