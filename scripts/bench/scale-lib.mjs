@@ -16,11 +16,12 @@ const sum = (counts, prefix) =>
 /**
  * The billed units of one request's counts. With the D1 user store every `users.*` call is one D1
  * query; with the log email provider no email is a fetch (`fetchesPerEmail` 0), with webhook,
- * Resend or Postmark each is one. `objectsCreated` counts the writes that start an object (a
+ * Resend or Postmark each is one; the breached-password check is a fetch only when it is on
+ * (`breachCheckFetches`; the scale run has it off). `objectsCreated` counts the writes that start an object (a
  * `main.set` writes a new entity or session under a fresh random id, a `rate_limit.add` a new
  * bucket or hashing lease) and subtracts the objects emptied by `deleteAll()`.
  */
-export function units(counts, { fetchesPerEmail = 1 } = {}) {
+export function units(counts, { fetchesPerEmail = 1, breachCheckFetches = false } = {}) {
   const c = (k) => counts[k] ?? 0;
   const mainCalls = sum(counts, "main.");
   const rateLimitCalls = sum(counts, "rate_limit.");
@@ -34,6 +35,9 @@ export function units(counts, { fetchesPerEmail = 1 } = {}) {
     // Cloudflare bills each setAlarm() as one row written (Durable Objects pricing, footnote 3).
     doRowsWritten: c("do.rows_written") + c("do.alarms_set"),
     doAlarmsSet: c("do.alarms_set"),
+    // The Durable Object calls' round trips as the Worker saw them (an upper bound of the time
+    // the objects were active for this request: what duration bills).
+    doCallMs: c("do.call_ms"),
     objectsCreated: c("main.set") + c("rate_limit.add") - c("do.delete_alls"),
     kvReads: c("kv.get"),
     kvWrites: c("kv.set"),
@@ -42,7 +46,7 @@ export function units(counts, { fetchesPerEmail = 1 } = {}) {
     d1Writes: c("users.create_user") + c("users.update_user_email_address") + c("users.update_user_password_hash") +
       c("users.increment_user_sessions_counter") + c("users.delete_user"),
     emails: sum(counts, "email."),
-    fetches: sum(counts, "email.") * fetchesPerEmail + c("breach_check"),
+    fetches: sum(counts, "email.") * fetchesPerEmail + (breachCheckFetches ? c("breach_check") : 0),
     hashes: c("hash.user") + c("hash.temporary"),
   };
 }

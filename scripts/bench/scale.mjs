@@ -23,7 +23,9 @@ import { loadavg, tmpdir, cpus } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { startWorker, workerdCpuMs } from "./workerd.mjs";
-import { root } from "../wrangler-dev.mjs";
+import { root, wranglerEnv } from "../wrangler-dev.mjs";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { units, label, byLabel, verdict, table, fmt, percentile } from "./scale-lib.mjs";
 
 // ---------------------------------------------------------------- options
@@ -65,6 +67,7 @@ export const PARAMETER_SETS = {
 const DEFAULT_TEMPORARY = "argon2id.16384.3.1.32";
 
 const log = (...a) => console.error("scale:", ...a);
+const execFileAsync = promisify(execFile);
 
 // ---------------------------------------------------------------- email capture (webhook)
 
@@ -363,6 +366,17 @@ export function storedObjects(persistTo) {
       }
       out[className] = { files, holding, rows, holdingBytes, allBytes };
     }
+    // The local D1 database (the users table): its SQLite files.
+    const d1 = join(persistTo, "v3", "d1");
+    let d1Bytes = 0;
+    const walk = (dir) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(dir, e.name));
+        else if (/\.sqlite(-wal)?$/.test(e.name)) d1Bytes += statSync(join(dir, e.name)).size;
+      }
+    };
+    if (existsSync(d1)) walk(d1);
+    out.d1Bytes = d1Bytes;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -614,12 +628,44 @@ async function hotKeyRun(ctx, random) {
   };
 }
 
+// ---------------------------------------------------------------- D1 rows per query
+
+/**
+ * The rows D1 reads and writes for each user-store query (src/edge/d1_user_store.rs), as the local
+ * D1 reports them (`meta.rows_read`, `meta.rows_written`) through `wrangler d1 execute`, run on a
+ * probe user that the last statement deletes again. Cloudflare bills D1 by these rows.
+ */
+async function d1RowsPerQuery(persistTo) {
+  const config = join(BUNDLE, "wrangler.bench.toml");
+  const columns = "id, email_address, password_hash, password_salt, password_hash_algorithm_id, disabled, display_name, " +
+    "email_address_counter, password_hash_counter, disabled_counter, sessions_counter";
+  const id = `scaleprobe${process.pid}`;
+  const statements = [
+    ["users.create_user", `INSERT INTO users (id, email_address, password_hash, password_salt, password_hash_algorithm_id, created_at) VALUES ('${id}', '${id}@example.com', 'aGFzaA==', 'c2FsdA==', 'argon2id.1024.1.1.32', 0) RETURNING ${columns}`],
+    ["users.get_user", `SELECT ${columns} FROM users WHERE id = '${id}'`],
+    ["users.get_user_by_email_address", `SELECT ${columns} FROM users WHERE email_address = '${id}@example.com'`],
+    ["users.update_user_email_address", `UPDATE users SET email_address = '${id}-2@example.com', email_address_counter = email_address_counter + 1 WHERE id = '${id}' AND email_address_counter = 0`],
+    ["users.update_user_password_hash", `UPDATE users SET password_hash = 'aGFzaDI=', password_hash_algorithm_id = 'argon2id.1024.1.1.32', password_salt = 'c2FsdDI=', password_hash_counter = password_hash_counter + 1 WHERE id = '${id}' AND password_hash_counter = 0`],
+    ["users.increment_user_sessions_counter", `UPDATE users SET sessions_counter = sessions_counter + 1 WHERE id = '${id}' AND sessions_counter = 0`],
+    ["users.delete_user", `DELETE FROM users WHERE id = '${id}'`],
+  ];
+  const out = {};
+  for (const [name, sql] of statements) {
+    const { stdout } = await execFileAsync(join(root, "node_modules", ".bin", "wrangler"),
+      ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "-c", config, "--json", "--command", sql],
+      { cwd: root, env: wranglerEnv() });
+    const meta = JSON.parse(stdout)[0].meta ?? {};
+    out[name] = { rowsRead: meta.rows_read ?? null, rowsWritten: meta.rows_written ?? null };
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- report
 
 const SUBREQUEST_COLUMNS = [
   ["DO calls", (u) => u.doCalls], ["DO rows r/w", (u) => `${fmt(u.doRowsRead)}/${fmt(u.doRowsWritten)}`],
   ["KV r/w/d", (u) => `${fmt(u.kvReads)}/${fmt(u.kvWrites)}/${fmt(u.kvDeletes)}`], ["D1 queries", (u) => u.d1Queries],
-  ["fetches", (u) => u.fetches], ["hashes", (u) => u.hashes], ["objects +", (u) => u.objectsCreated],
+  ["fetches", (u) => u.fetches], ["hashes", (u) => u.hashes], ["objects +", (u) => u.objectsCreated], ["DO call ms", (u) => u.doCallMs],
 ];
 
 function report(result) {
@@ -655,13 +701,17 @@ function report(result) {
   ));
   out.push("\n## Storage and load per size\n");
   out.push(table(
-    ["N", "users", "main objects holding data", "rate-limit objects holding data", "bytes (local files)", "bytes / user", "load req/s", "load errors", "CPU ms / request (load)", "get_session share", "load average"],
+    ["N", "users", "main objects holding data", "rate-limit objects holding data", "bytes (local files)", "bytes / user", "D1 bytes", "load req/s", "load errors", "CPU ms / request (load)", "get_session share", "load average"],
     sizes.map((s) => {
       const bytes = s.stored.MainStore.holdingBytes + s.stored.RateLimitStore.holdingBytes;
-      return [s.n, s.users, s.stored.MainStore.holding, s.stored.RateLimitStore.holding, bytes, fmt(bytes / s.users, 0), fmt(s.loadTotals.requestsPerSecond),
+      return [s.n, s.users, s.stored.MainStore.holding, s.stored.RateLimitStore.holding, bytes, fmt(bytes / s.users, 0), s.stored.d1Bytes, fmt(s.loadTotals.requestsPerSecond),
         s.loadTotals.errors, fmt(s.loadTotals.cpuMsPerRequest, 2), fmt(s.loadTotals.getSessionShare, 2), s.loadAverage.map((x) => x.toFixed(2)).join(" ")];
     }),
   ));
+  if (result.d1RowsPerQuery) {
+    out.push("\n## D1 rows per user-store query (local D1, `meta.rows_read` / `meta.rows_written`)\n");
+    out.push(table(["query", "rows read", "rows written"], Object.entries(result.d1RowsPerQuery).map(([q, r]) => [q, r.rowsRead, r.rowsWritten])));
+  }
   for (const h of result.hashing ?? []) {
     out.push(`\n## Hashing actions at ${h.algorithm} (temporary passwords ${h.temporaryAlgorithm})\n`);
     out.push(table(["action", "calls", "hashes", "workerd CPU ms", "p50 ms"],
@@ -744,6 +794,11 @@ async function main() {
       result.hotKey = { n: ctx.users.length, ...(await hotKeyRun(ctx, random)) };
     }
     if (!HOT_KEY_ONLY) {
+      // About 20 s of wrangler invocations: the full run only.
+      if (!QUICK) {
+        log("D1 rows per user-store query");
+        result.d1RowsPerQuery = await d1RowsPerQuery(persistTo);
+      }
       result.hashing = [];
       for (const algorithm of Object.values(PARAMETER_SETS)) result.hashing.push(await hashingRun(ctx, algorithm, random));
     }

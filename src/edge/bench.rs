@@ -231,9 +231,15 @@ impl Counts {
         *self.0.borrow_mut().entry(name).or_default() += n;
     }
 
-    /// One Durable Object call, with what the object reported doing inside it.
-    fn object_call(&self, name: &'static str) {
+    /// One Durable Object call that started at `started` (Worker clock, ms), with what the
+    /// object reported doing inside it. `do.call_ms` sums the calls' round trips as the Worker
+    /// sees them (its clock advances across I/O): an upper bound of the objects' active time.
+    fn object_call(&self, name: &'static str, started: Millis) {
         self.add(name, 1);
+        self.add(
+            "do.call_ms",
+            (super::now_millis() - started).max(0) as usize,
+        );
         if let Some(cost) = super::durable_object::object_cost::take_last_call() {
             self.add("do.rows_read", cost.rows_read);
             self.add("do.rows_written", cost.rows_written);
@@ -266,8 +272,9 @@ struct CountedRateLimit(Counted<dyn RateLimitStorage>);
 #[async_trait(?Send)]
 impl MainStorage for CountedMain {
     async fn get(&self, key: &str) -> std::result::Result<StoredEntry, StorageError> {
+        let started = super::now_millis();
         let r = self.0.inner.get(key).await;
-        self.0.counts.object_call("main.get");
+        self.0.counts.object_call("main.get", started);
         r
     }
     async fn set(
@@ -276,8 +283,9 @@ impl MainStorage for CountedMain {
         value: Vec<u8>,
         expires_at: Millis,
     ) -> std::result::Result<(), StorageError> {
+        let started = super::now_millis();
         let r = self.0.inner.set(key, value, expires_at).await;
-        self.0.counts.object_call("main.set");
+        self.0.counts.object_call("main.set", started);
         r
     }
     async fn update(
@@ -287,13 +295,15 @@ impl MainStorage for CountedMain {
         expires_at: Millis,
         counter: i32,
     ) -> std::result::Result<(), StorageError> {
+        let started = super::now_millis();
         let r = self.0.inner.update(key, value, expires_at, counter).await;
-        self.0.counts.object_call("main.update");
+        self.0.counts.object_call("main.update", started);
         r
     }
     async fn delete(&self, key: &str) -> std::result::Result<(), StorageError> {
+        let started = super::now_millis();
         let r = self.0.inner.delete(key).await;
-        self.0.counts.object_call("main.delete");
+        self.0.counts.object_call("main.delete", started);
         r
     }
 }
@@ -301,8 +311,9 @@ impl MainStorage for CountedMain {
 #[async_trait(?Send)]
 impl RateLimitStorage for CountedRateLimit {
     async fn get(&self, key: &str) -> std::result::Result<RateLimitEntry, StorageError> {
+        let started = super::now_millis();
         let r = self.0.inner.get(key).await;
-        self.0.counts.object_call("rate_limit.get");
+        self.0.counts.object_call("rate_limit.get", started);
         r
     }
     async fn add(
@@ -312,8 +323,9 @@ impl RateLimitStorage for CountedRateLimit {
         entry_id: &str,
         expires_at: Millis,
     ) -> std::result::Result<(), StorageError> {
+        let started = super::now_millis();
         let r = self.0.inner.add(key, value, entry_id, expires_at).await;
-        self.0.counts.object_call("rate_limit.add");
+        self.0.counts.object_call("rate_limit.add", started);
         r
     }
     async fn update(
@@ -324,12 +336,13 @@ impl RateLimitStorage for CountedRateLimit {
         entry_id: &str,
         counter: i32,
     ) -> std::result::Result<(), StorageError> {
+        let started = super::now_millis();
         let r = self
             .0
             .inner
             .update(key, value, expires_at, entry_id, counter)
             .await;
-        self.0.counts.object_call("rate_limit.update");
+        self.0.counts.object_call("rate_limit.update", started);
         r
     }
     async fn delete(
@@ -338,8 +351,9 @@ impl RateLimitStorage for CountedRateLimit {
         entry_id: &str,
         counter: i32,
     ) -> std::result::Result<(), StorageError> {
+        let started = super::now_millis();
         let r = self.0.inner.delete(key, entry_id, counter).await;
-        self.0.counts.object_call("rate_limit.delete");
+        self.0.counts.object_call("rate_limit.delete", started);
         r
     }
 }
