@@ -55,11 +55,15 @@ export const UNIT_NAMES = Object.keys(units({}));
 
 /**
  * The label a sample is reported under: the action, and for `get_session` the path it took (a
- * cache hit makes no Durable Object call; a miss reads the session's object).
+ * cache hit makes no Durable Object call; a miss reads the session's object; a miss whose session
+ * was last verified SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS or more ago also writes its activity).
  */
 export function label(action, counts) {
   if (action !== "get_session") return action;
-  return sum(counts, "main.") === 0 ? "get_session (cache hit)" : "get_session (cache miss)";
+  if (sum(counts, "main.") === 0) return "get_session (cache hit)";
+  // Only the main path fills the cache.
+  const path = counts["kv.set"] ? "cache miss" : "cache hit";
+  return counts["main.update"] ? `get_session (${path}, activity update)` : `get_session (${path})`;
 }
 
 /** Mean units, latency percentiles, CPU per call and error count of one action's samples. */
@@ -67,12 +71,17 @@ export function summarise(samples) {
   const n = samples.length;
   const mean = {};
   for (const name of UNIT_NAMES) mean[name] = samples.reduce((a, s) => a + s.units[name], 0) / n;
+  // The mean of every raw count (`users.get_user`, `main.set`, …): what the cost model needs
+  // beyond the units (D1 rows differ per query).
+  const meanCounts = {};
+  for (const s of samples) for (const [k, v] of Object.entries(s.counts ?? {})) meanCounts[k] = (meanCounts[k] ?? 0) + v / n;
   const withCpu = samples.filter((s) => s.cpuMs !== undefined);
   const ms = samples.map((s) => s.ms);
   return {
     calls: n,
     errors: samples.filter((s) => s.error).length,
     units: mean,
+    meanCounts,
     // Whether every sample made the same calls (a path that varies shows as `false`).
     unitsConstant: samples.every((s) => UNIT_NAMES.every((k) => s.units[k] === samples[0].units[k])),
     cpuMs: withCpu.length ? withCpu.reduce((a, s) => a + s.cpuMs, 0) / withCpu.length : null,

@@ -1,7 +1,7 @@
 // Per-action subrequests at the protocol's minimum (issue #15 item 1): every one of the 39 actions,
 // on its main (successful) path, makes exactly the storage, user-store, email and hashing calls
 // that /work/shared/faroe-protocol.md's steps require, plus the documented additions of this port,
-// and nothing else. A regression (an extra Durable Object read, a second KV write, …) fails here.
+// and nothing else (the expected calls, each with its derivation: ./subrequest-counts.mjs). A regression (an extra Durable Object read, a second KV write, …) fails here.
 //
 // The counts come from the Worker itself: the `build-test` bundle has the `bench` feature, whose
 // `X-Faroe-Bench-Count` request header runs the request on a server whose ports count every call
@@ -27,6 +27,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, startEmailCapture, invoke, SECRET, FAST_ALGORITHMS } from "./harness.mjs";
+import { MAIN_PATH } from "./subrequest-counts.mjs";
 
 let worker, email;
 before(async () => {
@@ -57,11 +58,11 @@ async function counted(action, args, headers = {}) {
 }
 
 const seen = new Set();
-/** Runs `action`, asserts it succeeded and made exactly `expected` calls. */
-async function expectCalls(action, args, expected, why, headers) {
+/** Runs `action`, asserts it succeeded and made exactly the calls MAIN_PATH[key] lists. */
+async function expectCalls(action, args, key, headers) {
   const { json, counts } = await counted(action, args, headers);
   assert.equal(json?.ok, true, `${action}: ${JSON.stringify(json)}`);
-  assert.deepEqual(counts, expected, `${action} (${why})`);
+  assert.deepEqual(counts, MAIN_PATH[key].counts, `${key} (${MAIN_PATH[key].why})`);
   seen.add(action);
   return json.values;
 }
@@ -74,157 +75,98 @@ test("each of the 39 actions makes the protocol's minimum of subrequests on its 
   const password = "subrequest-password-1";
 
   // ---------------------------------------------------------------- signup (§3.1)
-  const signup = await expectCalls("create_signup", { email_address: address }, {
-    "users.get_user_by_email_address": 1, // step 2, availability
-    "rate_limit.get": 3, // step 4 CHECK verify-email-code; steps 5 and mailbox: the CONSUMEs' reads
-    "rate_limit.add": 2, // fresh send-email and mailbox buckets
-    "main.set": 1, // step 6
-    "email.signup_code": 1, // step 7
-  }, "availability, CHECK, CONSUME send-email and mailbox, store, email");
+  const signup = await expectCalls("create_signup", { email_address: address }, "create_signup");
   const signupToken = signup.signup_token;
-  await expectCalls("get_signup", { signup_token: signupToken }, { "main.get": 1 }, "validate signup: no user lookup");
-  await expectCalls("send_signup_email_address_verification_code", { signup_token: signupToken }, {
-    "main.get": 1, "rate_limit.get": 3, "rate_limit.update": 2, "email.signup_code": 1,
-  }, "validate, CHECK, CONSUME send-email and mailbox (buckets exist now: updates), email");
+  await expectCalls("get_signup", { signup_token: signupToken }, "get_signup");
+  await expectCalls("send_signup_email_address_verification_code", { signup_token: signupToken }, "send_signup_email_address_verification_code");
   await expectCalls("verify_signup_email_address_verification_code", {
     signup_token: signupToken,
     email_address_verification_code: code("signup_email_address_verification_code", address, "email_address_verification_code"),
-  }, { "main.get": 2, "rate_limit.get": 1, "rate_limit.add": 1, "main.update": 1 }, "validate, CONSUME verify-email-code (fresh), CAS");
-  await expectCalls("set_signup_password", { signup_token: signupToken, password }, {
-    "main.get": 2, "breach_check": 1, "rate_limit.add": 1, "hash.user": 1, "main.update": 1, "rate_limit.delete": 1,
-  }, "validate, strength check, lease, CAS re-read, hash, CAS update, lease release");
-  const completed = await expectCalls("complete_signup", { signup_token: signupToken }, {
-    "main.get": 1, "users.create_user": 1, "main.delete": 1, "main.set": 1, "kv.set": 1, "email.signed_in": 1,
-  }, "validate, CreateUser, delete the signup, CREATE_SESSION, notification");
+  }, "verify_signup_email_address_verification_code");
+  await expectCalls("set_signup_password", { signup_token: signupToken, password }, "set_signup_password");
+  const completed = await expectCalls("complete_signup", { signup_token: signupToken }, "complete_signup");
   let session = completed.session_token;
   // delete_signup on a second signup (a fresh address: its buckets are fresh too).
   const spare = await counted("create_signup", { email_address: `spare-${stamp}@example.com` });
-  await expectCalls("delete_signup", { signup_token: spare.json.values.signup_token }, { "main.get": 1, "main.delete": 1 }, "validate, delete");
+  await expectCalls("delete_signup", { signup_token: spare.json.values.signup_token }, "delete_signup");
 
   // ---------------------------------------------------------------- sessions (§3.3), warm cache
-  await expectCalls("get_session", { session_token: session }, { "kv.get": 1 }, "VS, cache hit: no Durable Object, no user store");
+  await expectCalls("get_session", { session_token: session }, "get_session (cache hit)");
   // The main path (a cache miss): the `kv` test fault makes every KV call of this one request
   // fail, which the cache adapter treats as a miss (reads) and as done (writes).
-  await expectCalls("get_session", { session_token: session }, {
-    "kv.get": 1, "main.get": 2, "users.get_user": 2, "kv.set": 1,
-  }, "VS, cache miss: MAIN_PATH (main.get, GetUser, cache fill) and the fill's re-read of session and user", { "X-Faroe-Test-Fault": "kv" });
+  await expectCalls("get_session", { session_token: session }, "get_session (cache miss)", { "X-Faroe-Test-Fault": "kv" });
 
   // ---------------------------------------------------------------- signin (§3.2)
-  const signin = await expectCalls("create_signin", { user_email_address: address }, {
-    "users.get_user_by_email_address": 1, "main.set": 1,
-  }, "GetUserByEmailAddress, store; no rate limit, no email");
-  await expectCalls("get_signin", { signin_token: signin.signin_token }, { "main.get": 1, "users.get_user": 1 }, "validate signin");
-  await expectCalls("verify_signin_user_password", { signin_token: signin.signin_token, password }, {
-    "main.get": 2, "users.get_user": 1, "rate_limit.get": 1, "rate_limit.add": 1, "hash.user": 1, "main.update": 1,
-  }, "validate, CONSUME verify-user-password (fresh), verify (one hash), CAS");
-  const signedIn = await expectCalls("complete_signin", { signin_token: signin.signin_token }, {
-    "main.get": 1, "users.get_user": 1, "main.delete": 1, "main.set": 1, "kv.set": 1, "email.signed_in": 1,
-  }, "validate, delete the signin first (FIX-10), CREATE_SESSION, notification");
+  const signin = await expectCalls("create_signin", { user_email_address: address }, "create_signin");
+  await expectCalls("get_signin", { signin_token: signin.signin_token }, "get_signin");
+  await expectCalls("verify_signin_user_password", { signin_token: signin.signin_token, password }, "verify_signin_user_password");
+  const signedIn = await expectCalls("complete_signin", { signin_token: signin.signin_token }, "complete_signin");
   session = signedIn.session_token;
   const abandoned = await counted("create_signin", { user_email_address: address });
-  await expectCalls("delete_signin", { signin_token: abandoned.json.values.signin_token }, {
-    "main.get": 1, "users.get_user": 1, "main.delete": 1,
-  }, "validate, delete");
+  await expectCalls("delete_signin", { signin_token: abandoned.json.values.signin_token }, "delete_signin");
 
   // ---------------------------------------------------------------- email address update (§3.4)
   const newAddress = `calls-moved-${stamp}@example.com`;
-  const update = await expectCalls("create_user_email_address_update", { session_token: session, new_email_address: newAddress }, {
-    "kv.get": 1, "users.get_user": 1, "users.get_user_by_email_address": 1,
-    "rate_limit.get": 3, "rate_limit.add": 2, "main.set": 1, "email.email_update_code": 1,
-  }, "VSAU (cache hit + GetUser), availability, CHECK, CONSUME send-email and mailbox (fresh), store, email");
+  const update = await expectCalls("create_user_email_address_update", { session_token: session, new_email_address: newAddress }, "create_user_email_address_update");
   const u = { session_token: session, user_email_address_update_token: update.user_email_address_update_token };
-  const prefix = { "kv.get": 1, "main.get": 1, "users.get_user": 1 }; // VS, then validate the update
-  await expectCalls("get_user_email_address_update", u, prefix, "PREFIX");
-  await expectCalls("send_user_email_address_update_email_address_verification_code", u, {
-    ...prefix, "rate_limit.get": 3, "rate_limit.update": 2, "email.email_update_code": 1,
-  }, "PREFIX, CHECK, CONSUME send-email and mailbox (existing), email");
+  await expectCalls("get_user_email_address_update", u, "get_user_email_address_update");
+  await expectCalls("send_user_email_address_update_email_address_verification_code", u, "send_user_email_address_update_email_address_verification_code");
   await expectCalls("verify_user_email_address_update_email_address_verification_code", {
     ...u, email_address_verification_code: code("user_email_address_update_email_address_verification_code", newAddress, "email_address_verification_code"),
-  }, { ...prefix, "main.get": 2, "rate_limit.get": 1, "rate_limit.add": 1, "main.update": 1 }, "PREFIX, CONSUME verify-email-code (fresh), CAS");
-  await expectCalls("verify_user_email_address_update_user_password", { ...u, password }, {
-    ...prefix, "main.get": 2, "rate_limit.get": 1, "rate_limit.update": 1, "hash.user": 1, "main.update": 1,
-  }, "PREFIX, CONSUME verify-user-password (the signin made it), verify, CAS");
-  await expectCalls("complete_user_email_address_update", u, {
-    ...prefix, "users.update_user_email_address": 1, "main.delete": 1, "email.email_updated": 1,
-  }, "PREFIX, UpdateUserEmailAddress, delete the update, notification to the old address");
+  }, "verify_user_email_address_update_email_address_verification_code");
+  await expectCalls("verify_user_email_address_update_user_password", { ...u, password }, "verify_user_email_address_update_user_password");
+  await expectCalls("complete_user_email_address_update", u, "complete_user_email_address_update");
   const abandonedUpdate = await counted("create_user_email_address_update", { session_token: session, new_email_address: `calls-other-${stamp}@example.com` });
   await expectCalls("delete_user_email_address_update", {
     session_token: session, user_email_address_update_token: abandonedUpdate.json.values.user_email_address_update_token,
-  }, { ...prefix, "main.delete": 1 }, "PREFIX, delete");
+  }, "delete_user_email_address_update");
 
   // ---------------------------------------------------------------- password update (§3.5)
-  const pwUpdate = await expectCalls("create_user_password_update", { session_token: session }, {
-    "kv.get": 1, "users.get_user": 1, "main.set": 1,
-  }, "VSAU, store");
+  const pwUpdate = await expectCalls("create_user_password_update", { session_token: session }, "create_user_password_update");
   const p = { session_token: session, user_password_update_token: pwUpdate.user_password_update_token };
-  await expectCalls("get_user_password_update", p, prefix, "VS, validate the update");
-  await expectCalls("verify_user_password_update_user_password", { ...p, password }, {
-    "kv.get": 1, "users.get_user": 2, "main.get": 2, "rate_limit.get": 1, "rate_limit.update": 1, "hash.user": 1, "main.update": 1,
-  }, "VSAU (GetUser), validate the update (GetUser again), CONSUME verify-user-password, verify, CAS");
+  await expectCalls("get_user_password_update", p, "get_user_password_update");
+  await expectCalls("verify_user_password_update_user_password", { ...p, password }, "verify_user_password_update_user_password");
   const newPassword = "subrequest-password-2";
-  await expectCalls("set_user_password_update_new_password", { ...p, password: newPassword }, {
-    ...prefix, "main.get": 2, "breach_check": 1, "rate_limit.add": 1, "hash.user": 1, "main.update": 1, "rate_limit.delete": 1,
-  }, "VS, validate, strength check, lease, CAS re-read, hash, CAS update, lease release");
-  await expectCalls("complete_user_password_update", p, {
-    "kv.get": 1, "users.get_user": 2, "main.get": 1, "users.update_user_password_hash": 1, "main.delete": 1, "email.password_updated": 1,
-  }, "VSAU, validate the update, UpdateUserPasswordHash, delete the update, notification");
+  await expectCalls("set_user_password_update_new_password", { ...p, password: newPassword }, "set_user_password_update_new_password");
+  await expectCalls("complete_user_password_update", p, "complete_user_password_update");
   const abandonedPw = await counted("create_user_password_update", { session_token: session });
   await expectCalls("delete_user_password_update", {
     session_token: session, user_password_update_token: abandonedPw.json.values.user_password_update_token,
-  }, { ...prefix, "main.delete": 1 }, "VS, validate, delete");
+  }, "delete_user_password_update");
 
   // ---------------------------------------------------------------- password reset (§3.7)
-  const reset = await expectCalls("create_user_password_reset", { user_email_address: newAddress }, {
-    "users.get_user_by_email_address": 1, "rate_limit.get": 3, "rate_limit.update": 2, "hash.temporary": 1, "main.set": 1,
-    "email.temporary_password": 1,
-  }, "GetUserByEmailAddress, CHECK verify-temporary-password, CONSUME send-email and mailbox (the email update made them), hash the temporary password, store, email");
+  const reset = await expectCalls("create_user_password_reset", { user_email_address: newAddress }, "create_user_password_reset");
   const r = { user_password_reset_token: reset.user_password_reset_token };
-  await expectCalls("get_user_password_reset", r, { "main.get": 1, "users.get_user": 1 }, "validate reset");
+  await expectCalls("get_user_password_reset", r, "get_user_password_reset");
   await expectCalls("verify_user_password_reset_temporary_password", {
     ...r, temporary_password: code("user_password_reset_temporary_password", newAddress, "temporary_password"),
-  }, { "main.get": 2, "users.get_user": 1, "rate_limit.get": 1, "rate_limit.add": 1, "hash.temporary": 1, "main.update": 1 },
-  "validate, CONSUME verify-temporary-password (fresh), hash the argument, CAS");
+  }, "verify_user_password_reset_temporary_password");
   const resetPassword = "subrequest-password-3";
-  await expectCalls("set_user_password_reset_new_password", { ...r, password: resetPassword }, {
-    "main.get": 2, "users.get_user": 1, "breach_check": 1, "rate_limit.add": 1, "hash.user": 1, "main.update": 1, "rate_limit.delete": 1,
-  }, "validate, strength check, lease, CAS re-read, hash, CAS update, lease release");
-  const resetDone = await expectCalls("complete_user_password_reset", r, {
-    "main.get": 1, "users.get_user": 1, "users.update_user_password_hash": 1, "main.delete": 1, "email.password_updated": 1,
-    "main.set": 1, "kv.set": 1, "email.signed_in": 1,
-  }, "validate, UpdateUserPasswordHash, delete the reset, notification, CREATE_SESSION, signed-in notification");
+  await expectCalls("set_user_password_reset_new_password", { ...r, password: resetPassword }, "set_user_password_reset_new_password");
+  const resetDone = await expectCalls("complete_user_password_reset", r, "complete_user_password_reset");
   session = resetDone.session_token;
   const abandonedReset = await counted("create_user_password_reset", { user_email_address: newAddress });
-  await expectCalls("delete_user_password_reset", { user_password_reset_token: abandonedReset.json.values.user_password_reset_token }, {
-    "main.get": 1, "users.get_user": 1, "main.delete": 1,
-  }, "validate, delete");
+  await expectCalls("delete_user_password_reset", { user_password_reset_token: abandonedReset.json.values.user_password_reset_token }, "delete_user_password_reset");
 
   // ---------------------------------------------------------------- sessions that end (§3.3)
   const other = await counted("create_signin", { user_email_address: newAddress });
   await counted("verify_signin_user_password", { signin_token: other.json.values.signin_token, password: resetPassword });
   const otherSession = (await counted("complete_signin", { signin_token: other.json.values.signin_token })).json.values.session_token;
-  await expectCalls("delete_session", { session_token: otherSession }, { "kv.get": 1, "main.delete": 1, "kv.delete": 1 },
-    "VS, DELETE_SESSION (main storage, then the cache)");
+  await expectCalls("delete_session", { session_token: otherSession }, "delete_session");
 
   // ---------------------------------------------------------------- deletion (§3.6)
-  const deletion = await expectCalls("create_user_deletion", { session_token: session }, {
-    "kv.get": 1, "users.get_user": 1, "main.set": 1,
-  }, "VSAU, store");
+  const deletion = await expectCalls("create_user_deletion", { session_token: session }, "create_user_deletion");
   const d = { session_token: session, user_deletion_token: deletion.user_deletion_token };
-  await expectCalls("get_user_deletion", d, prefix, "VS, validate the deletion");
-  await expectCalls("verify_user_deletion_user_password", { ...d, password: resetPassword }, {
-    "kv.get": 1, "users.get_user": 2, "main.get": 2, "rate_limit.get": 1, "rate_limit.update": 1, "hash.user": 1, "main.update": 1,
-  }, "VSAU, validate the deletion, CONSUME verify-user-password, verify, CAS");
+  await expectCalls("get_user_deletion", d, "get_user_deletion");
+  await expectCalls("verify_user_deletion_user_password", { ...d, password: resetPassword }, "verify_user_deletion_user_password");
   const abandonedDeletion = await counted("create_user_deletion", { session_token: session });
   await expectCalls("delete_user_deletion", {
     session_token: session, user_deletion_token: abandonedDeletion.json.values.user_deletion_token,
-  }, { ...prefix, "main.delete": 1 }, "VS, validate, delete");
+  }, "delete_user_deletion");
   // delete_all_sessions before the user goes: VSAU, then IncrementUserSessionsCounter.
-  await expectCalls("delete_all_sessions", { session_token: session }, {
-    "kv.get": 1, "users.get_user": 1, "users.increment_user_sessions_counter": 1,
-  }, "VSAU, IncrementUserSessionsCounter; no storage entry is deleted");
+  await expectCalls("delete_all_sessions", { session_token: session }, "delete_all_sessions");
   // The cached copy is still served to VS until the cache TTL (§6.3): complete_user_deletion works.
-  await expectCalls("complete_user_deletion", d, { ...prefix, "users.delete_user": 1, "main.delete": 1 },
-    "VS, validate the deletion, DeleteUser, delete the deletion; no email");
+  await expectCalls("complete_user_deletion", d, "complete_user_deletion");
 
   assert.equal(seen.size, 39, `actions covered: ${[...seen].sort().join(", ")}`);
 });
