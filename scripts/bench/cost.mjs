@@ -175,6 +175,26 @@ function main() {
   console.log("Traffic model, per monthly active user per month:\n");
   console.log(table(["flow", "per MAU", "actions"], Object.entries(TRAFFIC_MODEL).map(([name, f]) => [name, f.perUser, f.actions.join(", ")])));
   console.log(`\nLive sessions per MAU: ${liveSessionsPerUser().toFixed(2)}.`);
+  // The per-action inputs: counts and CPU of the largest size, CPU of the hashing actions per set.
+  const last = withD1Rows(scale).sizes[scale.sizes.length - 1];
+  const sets = (scale.hashing ?? []).map((h) => h.algorithm);
+  const perSet = sets.map((id) => actionFigures(scale, id));
+  const used = [...new Set(Object.values(TRAFFIC_MODEL).flatMap((f) => f.actions))];
+  const f1 = (x) => (x === null || x === undefined ? "–" : Number.isInteger(x) ? String(x) : x.toFixed(1));
+  console.log(`\nPer action, from N = ${last.n} (mean over the batch's calls; CPU: workerd ms per call):\n`);
+  console.log(table(
+    ["action", "DO calls", "DO call ms", "DO rows read / written", "objects +", "KV r/w/d", "D1 queries", "D1 rows r/w", "CPU ms (cheap hash)", ...sets.map((id) => `CPU ms at ${id}`)],
+    used.map((a) => {
+      const s = last.batch[a];
+      if (!s) return [a, "not measured", "", "", "", "", "", "", "", ...sets.map(() => "")];
+      const u = s.units;
+      return [a, f1(u.doCalls), f1(u.doCallMs), `${f1(u.doRowsRead)} / ${f1(u.doRowsWritten)}`, f1(u.objectsCreated), `${f1(u.kvReads)}/${f1(u.kvWrites)}/${f1(u.kvDeletes)}`,
+        f1(u.d1Queries), `${f1(u.d1RowsRead)} / ${f1(u.d1RowsWritten)}`, f1(s.cpuMs), ...perSet.map((f) => (u.hashes > 0 ? f1(f[a]?.cpuMs) : "same"))];
+    }),
+  ));
+  const main = last.stored.MainStore;
+  console.log(`\nStorage at N = ${last.n}: ${main.holding} main objects hold data, ${(main.holdingBytes / Math.max(1, main.holding)).toFixed(0)} bytes each locally; ` +
+    `D1 ${(last.stored.d1Bytes / last.users).toFixed(0)} bytes per user.`);
   for (const [name, id] of Object.entries(scale.hashing?.length ? Object.fromEntries(scale.hashing.map((h) => [h.algorithm, h.algorithm])) : { "cheap test algorithm": null })) {
     const { months, text } = costTable(scale, id, maus);
     console.log(`\n### User passwords at ${name}\n`);
