@@ -68,9 +68,16 @@ export function liveSessionsPerUser(model = TRAFFIC_MODEL) {
 
 /** Per-action figures from a scale run: the largest size's batch, hashing actions from `set`. */
 export function actionFigures(scale, parameterSet) {
-  const last = scale.sizes[scale.sizes.length - 1];
   const figures = {};
-  for (const [label, s] of Object.entries(last.batch)) figures[label] = { units: s.units, cpuMs: s.cpuMs };
+  // The largest size's batch first; an action (path) its batch did not meet comes from the
+  // largest size whose batch did, else from a load phase (counts only: no CPU per call there).
+  for (const size of [...scale.sizes].reverse()) {
+    for (const [label, s] of Object.entries(size.batch)) figures[label] ??= { units: s.units, cpuMs: s.cpuMs, from: `batch N=${size.n}` };
+  }
+  for (const [label, s] of Object.entries(scale.sessionPaths ?? {})) figures[label] ??= { units: s.units, cpuMs: s.cpuMs, from: "session paths" };
+  for (const size of [...scale.sizes].reverse()) {
+    for (const [label, s] of Object.entries(size.load ?? {})) figures[label] ??= { units: s.units, cpuMs: null, from: `load N=${size.n}` };
+  }
   const hashing = parameterSet && scale.hashing?.find((h) => h.algorithm === parameterSet);
   if (parameterSet && !hashing) throw new Error(`the scale run has no hashing figures for ${parameterSet}`);
   for (const [label, s] of Object.entries(hashing?.actions ?? {})) {
@@ -91,6 +98,7 @@ export function monthlyCost(scale, { mau, parameterSet, model = TRAFFIC_MODEL, p
   const use = { workersRequests: 0, workersCpuMs: 0, doRequests: 0, doGbSeconds: 0, doRowsRead: 0, doRowsWritten: 0, doStorageGbMonth: 0,
     kvReads: 0, kvWrites: 0, kvDeletes: 0, d1RowsRead: 0, d1RowsWritten: 0, d1StorageGbMonth: 0 };
   const missing = new Set();
+  const noCpu = new Set();
   for (const { perUser, actions } of Object.values(model)) {
     for (const action of actions) {
       const f = figures[action];
@@ -98,6 +106,7 @@ export function monthlyCost(scale, { mau, parameterSet, model = TRAFFIC_MODEL, p
       const n = perUser * mau;
       const u = f.units;
       use.workersRequests += n;
+      if (f.cpuMs === null || f.cpuMs === undefined) noCpu.add(action);
       use.workersCpuMs += n * (f.cpuMs ?? 0);
       // Each object written is later woken once by its expiry alarm (a billed request, one row
       // written) unless the action that ends it emptied it first: modelled, not measured.
@@ -120,7 +129,7 @@ export function monthlyCost(scale, { mau, parameterSet, model = TRAFFIC_MODEL, p
   use.d1StorageGbMonth = (mau * (last.stored.d1Bytes / last.users)) / 1e9;
   const cost = Object.fromEntries(Object.keys(use).map((k) => [k, billed(prices[k], use[k])]));
   const total = prices.subscription.usd + Object.values(cost).reduce((a, b) => a + b, 0);
-  return { mau, parameterSet, use, cost, subscription: prices.subscription.usd, total, bytesPerObject, missing: [...missing] };
+  return { mau, parameterSet, use, cost, subscription: prices.subscription.usd, total, bytesPerObject, missing: [...missing], noCpu: [...noCpu] };
 }
 
 /**
@@ -130,8 +139,9 @@ export function monthlyCost(scale, { mau, parameterSet, model = TRAFFIC_MODEL, p
 export function withD1Rows(scale) {
   const rows = scale.d1RowsPerQuery ?? {};
   const copy = structuredClone(scale);
-  for (const size of copy.sizes) {
-    for (const s of Object.values(size.batch)) {
+  const groups = [...copy.sizes.flatMap((size) => [size.batch, size.load ?? {}]), copy.sessionPaths ?? {}];
+  for (const group of groups) {
+    for (const s of Object.values(group)) {
       let read = 0, written = 0;
       for (const [query, r] of Object.entries(rows)) {
         const calls = s.meanCounts?.[query] ?? 0;
@@ -180,16 +190,17 @@ function main() {
   const sets = (scale.hashing ?? []).map((h) => h.algorithm);
   const perSet = sets.map((id) => actionFigures(scale, id));
   const used = [...new Set(Object.values(TRAFFIC_MODEL).flatMap((f) => f.actions))];
+  const merged = actionFigures(withD1Rows(scale), null);
   const f1 = (x) => (x === null || x === undefined ? "–" : Number.isInteger(x) ? String(x) : x.toFixed(1));
-  console.log(`\nPer action, from N = ${last.n} (mean over the batch's calls; CPU: workerd ms per call):\n`);
+  console.log(`\nPer action (mean over the calls; CPU: workerd ms per call, one call at a time):\n`);
   console.log(table(
-    ["action", "DO calls", "DO call ms", "DO rows read / written", "objects +", "KV r/w/d", "D1 queries", "D1 rows r/w", "CPU ms (cheap hash)", ...sets.map((id) => `CPU ms at ${id}`)],
+    ["action", "DO calls", "DO call ms", "DO rows read / written", "objects +", "KV r/w/d", "D1 queries", "D1 rows r/w", "CPU ms (cheap hash)", "from", ...sets.map((id) => `CPU ms at ${id}`)],
     used.map((a) => {
-      const s = last.batch[a];
-      if (!s) return [a, "not measured", "", "", "", "", "", "", "", ...sets.map(() => "")];
+      const s = merged[a];
+      if (!s) return [a, "not measured", "", "", "", "", "", "", "", "", ...sets.map(() => "")];
       const u = s.units;
       return [a, f1(u.doCalls), f1(u.doCallMs), `${f1(u.doRowsRead)} / ${f1(u.doRowsWritten)}`, f1(u.objectsCreated), `${f1(u.kvReads)}/${f1(u.kvWrites)}/${f1(u.kvDeletes)}`,
-        f1(u.d1Queries), `${f1(u.d1RowsRead)} / ${f1(u.d1RowsWritten)}`, f1(s.cpuMs), ...perSet.map((f) => (u.hashes > 0 ? f1(f[a]?.cpuMs) : "same"))];
+        f1(u.d1Queries), `${f1(u.d1RowsRead)} / ${f1(u.d1RowsWritten)}`, f1(s.cpuMs), s.from, ...perSet.map((f) => (u.hashes > 0 ? f1(f[a]?.cpuMs) : "same"))];
     }),
   ));
   const main = last.stored.MainStore;
@@ -201,6 +212,8 @@ function main() {
     console.log(text);
     const missing = new Set(months.flatMap((m) => m.missing));
     if (missing.size) console.log(`\n(not in the scale run, left out: ${[...missing].join(", ")})`);
+    const noCpu = new Set(months.flatMap((m) => m.noCpu));
+    if (noCpu.size) console.log(`\n(no CPU figure, counted as 0 ms: ${[...noCpu].join(", ")})`);
   }
 }
 

@@ -52,6 +52,8 @@ export function units(counts, { fetchesPerEmail = 1, breachCheckFetches = false 
 }
 
 export const UNIT_NAMES = Object.keys(units({}));
+/** The units that are call counts (the same on every call of one path), not measured times. */
+const COUNT_UNITS = ["doCalls", "kvReads", "kvWrites", "kvDeletes", "d1Queries", "emails", "hashes"];
 
 /**
  * The label a sample is reported under: the action, and for `get_session` the path it took (a
@@ -83,7 +85,7 @@ export function summarise(samples) {
     units: mean,
     meanCounts,
     // Whether every sample made the same calls (a path that varies shows as `false`).
-    unitsConstant: samples.every((s) => UNIT_NAMES.every((k) => s.units[k] === samples[0].units[k])),
+    unitsConstant: samples.every((s) => COUNT_UNITS.every((k) => s.units[k] === samples[0].units[k])),
     cpuMs: withCpu.length ? withCpu.reduce((a, s) => a + s.cpuMs, 0) / withCpu.length : null,
     p50Ms: percentile(ms, 50),
     p99Ms: percentile(ms, 99),

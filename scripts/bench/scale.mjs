@@ -46,6 +46,7 @@ const QUICK = flag("--quick");
 const SIZES = option("--sizes", QUICK ? "10,20" : "500,1000,2000").split(",").map(Number);
 const HOT_KEY = !flag("--no-hot-key");
 const HOT_KEY_ONLY = flag("--hot-key-only");
+const SESSION_PATHS_ONLY = flag("--session-paths-only");
 const BUNDLE = resolve(root, option("--bundle", process.env.SCALE_BUNDLE ?? join("target", "bench", "worker-scale")));
 const OUT = option("--out", join(root, "target", "bench", QUICK ? "scale-quick.json" : "scale.json"));
 /** Sequential samples of each flow per size (CPU per call). */
@@ -214,7 +215,9 @@ const flows = {
     await ctx.call("get_session", { session_token: user.sessions[user.sessions.length - 1] }, opts);
   },
   async signOut(ctx, user, opts) {
-    if (user.sessions.length < 2) return flows.signIn(ctx, user, opts);
+    // Sign out of one of two sessions (a second device), so the user keeps one for the rest.
+    if (user.sessions.length < 2) await flows.signIn(ctx, user, opts);
+    if (user.sessions.length < 2) return;
     const token = user.sessions.shift();
     await ctx.call("delete_session", { session_token: token }, opts);
   },
@@ -517,6 +520,44 @@ async function hashingRun(ctx, algorithm, random) {
   return { algorithm, temporaryAlgorithm: DEFAULT_TEMPORARY, actions: byLabel(samples) };
 }
 
+/**
+ * The session paths a short run cannot meet in its batch. With the activity interval at 1 s
+ * (restarted Worker, same state; the cache keeps its 60 s, the least it accepts), a session used
+ * again after 1.1 s hits the cache and writes its activity, which drops the cached copy; 1.1 s
+ * later the next call misses the cache and writes the activity again (what the first call of a
+ * visit does with the 60 s defaults); the call after it misses without a write (a visit's second
+ * call); the next hits. Then the user signs out of a second session. CPU read around each call.
+ */
+async function sessionPathsRun(ctx) {
+  log("session paths (activity interval at 1 s)");
+  await ctx.restart({ ...CHEAP, SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS: "1" });
+  await ctx.call("get_session", { session_token: "abcdefghijkmnpqrstuvwxyz.abcdefghijkmnpqrstuvwxyz" }, { expect: "any" });
+  const opts = { cpu: ctx.worker.cpu };
+  const users = [];
+  for (let i = 0; i < (QUICK ? 2 : 8); i++) {
+    const user = takeUser(ctx, Math.random);
+    if (!user) break;
+    if (user.sessions.length === 0) await flows.signIn(ctx, user, {});
+    users.push(user);
+  }
+  const pause = () => new Promise((r) => setTimeout(r, 1100));
+  const latest = (user) => ({ session_token: user.sessions[user.sessions.length - 1] });
+  ctx.sink = [];
+  await pause();
+  for (const user of users) await ctx.call("get_session", latest(user), opts);
+  await pause();
+  for (const user of users) {
+    for (let k = 0; k < 3; k++) await ctx.call("get_session", latest(user), opts);
+  }
+  for (const user of users) {
+    await flows.signOut(ctx, user, opts);
+    user.busy = false;
+  }
+  const samples = ctx.sink.filter((s) => s.action === "get_session" || s.action === "delete_session");
+  ctx.sink = null;
+  return byLabel(samples);
+}
+
 // ---------------------------------------------------------------- hot key
 
 /** Normal traffic for `seconds` (victims excluded); with `flood`, attackers run alongside. */
@@ -737,7 +778,7 @@ const SUBREQUEST_COLUMNS = [
 function report(result) {
   const out = [];
   const sizes = result.sizes;
-  if (sizes.length === 0) return hotKeyReport(result.hotKey).join("\n");
+  if (sizes.length === 0) return [...sessionPathsReport(result.sessionPaths), ...hotKeyReport(result.hotKey)].join("\n");
   const first = sizes[0], last = sizes[sizes.length - 1];
   out.push(`\n## Per action at N = ${last.n} (batch: one call at a time; load: ${CONCURRENCY} operations at once)\n`);
   const labels = Object.keys(last.batch);
@@ -774,6 +815,7 @@ function report(result) {
         s.loadTotals.errors, fmt(s.loadTotals.cpuMsPerRequest, 2), fmt(s.loadTotals.getSessionShare, 2), s.loadAverage.map((x) => x.toFixed(2)).join(" ")];
     }),
   ));
+  out.push(...sessionPathsReport(result.sessionPaths));
   if (result.d1RowsPerQuery) {
     out.push("\n## D1 rows per user-store query (local D1, `meta.rows_read` / `meta.rows_written`)\n");
     out.push(table(["query", "rows read", "rows written"], Object.entries(result.d1RowsPerQuery).map(([q, r]) => [q, r.rowsRead, r.rowsWritten])));
@@ -785,6 +827,13 @@ function report(result) {
   }
   out.push(...hotKeyReport(result.hotKey));
   return out.join("\n");
+}
+
+function sessionPathsReport(paths) {
+  if (!paths) return [];
+  return ["\n## Session paths (activity interval at 1 s)\n",
+    table(["path", "calls", ...SUBREQUEST_COLUMNS.map(([h]) => h), "workerd CPU ms", "p50 ms"],
+      Object.entries(paths).map(([l, b]) => [l, b.calls, ...SUBREQUEST_COLUMNS.map(([, f]) => (typeof f(b.units) === "number" ? fmt(f(b.units), 2) : f(b.units))), fmt(b.cpuMs), fmt(b.p50Ms)]))];
 }
 
 function hotKeyReport(hk) {
@@ -853,7 +902,10 @@ async function main() {
   };
   try {
     await ctx.restart(CHEAP);
-    if (!HOT_KEY_ONLY) {
+    if (SESSION_PATHS_ONLY) {
+      await populate(ctx, 40);
+      result.sessionPaths = await sessionPathsRun(ctx);
+    } else if (!HOT_KEY_ONLY) {
       for (const n of SIZES) {
         result.sizes.push(await sizeRun(ctx, n, random));
         log(`N=${n} done`);
@@ -863,17 +915,21 @@ async function main() {
     } else {
       await populate(ctx, SIZES[SIZES.length - 1]);
     }
-    if (HOT_KEY) {
+    if (HOT_KEY && !SESSION_PATHS_ONLY) {
       result.hotKey = { n: ctx.users.length, ...(await hotKeyRun(ctx, random)) };
       writePartial(result);
     }
-    if (!HOT_KEY_ONLY) {
+    if (!HOT_KEY_ONLY && !SESSION_PATHS_ONLY) {
       // About 20 s of wrangler invocations: the full run only.
       if (!QUICK) {
         log("D1 rows per user-store query");
         result.d1RowsPerQuery = await d1RowsPerQuery(persistTo);
       }
       result.hashing = [];
+      if (!QUICK) {
+        result.sessionPaths = await sessionPathsRun(ctx);
+        writePartial(result);
+      }
       // --quick: the default set only (each set costs a Worker restart).
       for (const algorithm of Object.values(PARAMETER_SETS).slice(0, QUICK ? 1 : undefined)) result.hashing.push(await hashingRun(ctx, algorithm, random));
     }
