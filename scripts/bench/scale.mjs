@@ -20,7 +20,7 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { loadavg, tmpdir, cpus } from "node:os";
-import { join, dirname, resolve } from "node:path";
+import { join, dirname, resolve, basename } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { randomBytes } from "node:crypto";
 import { argon2id } from "hash-wasm";
@@ -108,36 +108,51 @@ async function startEmailCapture() {
 
 // ---------------------------------------------------------------- the Worker and its CPU
 
-/** workerd processes of a wrangler dev group, found once; their CPU read from /proc/<pid>/stat. */
+/**
+ * Workerd CPU time (ms) of a wrangler dev group, from /proc/<pid>/stat. The process list is read
+ * again on every call: wrangler dev restarts workerd when it reloads, and a kept list would then
+ * miss the new process. A call's CPU is the difference of two readings; `cpuDelta` counts only
+ * the processes present in both, so a restart between them loses that call's figure (undefined)
+ * instead of making it wrong.
+ */
 function cpuReader(pgid) {
-  let pids = [];
-  const refresh = () => {
-    pids = readdirSync("/proc").filter((e) => /^\d+$/.test(e)).filter((pid) => {
+  return () => {
+    const ticks = new Map();
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
       try {
         const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
         const close = stat.lastIndexOf(")");
-        return stat.slice(stat.indexOf("(") + 1, close) === "workerd" && Number(stat.slice(close + 2).split(" ")[2]) === pgid;
-      } catch { return false; }
-    });
-  };
-  refresh();
-  return () => {
-    let ticks = 0;
-    for (const pid of pids) {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        ticks += Number(fields[11]) + Number(fields[12]);
+        if (stat.slice(stat.indexOf("(") + 1, close) !== "workerd") continue;
+        const fields = stat.slice(close + 2).split(" ");
+        if (Number(fields[2]) !== pgid) continue;
+        // Starting time (field 22) tells a restarted process from an old one with the same pid.
+        ticks.set(`${pid}/${fields[19]}`, Number(fields[11]) + Number(fields[12]));
       } catch {}
     }
-    return ticks * 10;
+    return ticks;
   };
+}
+
+/** CPU ms between two readings of `cpuReader`; undefined if a process came or went. */
+function cpuDelta(before, after) {
+  if (before.size !== after.size) return undefined;
+  let ticks = 0;
+  for (const [key, t] of after) {
+    if (!before.has(key)) return undefined;
+    ticks += t - before.get(key);
+  }
+  return ticks * 10; // USER_HZ = 100
 }
 
 /** A started bench Worker with its own state directory kept across restarts (`restart(vars)`). */
 async function worker(email, persistTo) {
+  // The wrangler config (and wrangler's .wrangler/tmp beside it) in this run's own directory:
+  // another run of the same bundle must not rewrite the file this one's wrangler dev watches.
+  const configDir = join(persistTo, "..", `${basename(persistTo)}-config`);
+  mkdirSync(configDir, { recursive: true });
   const start = async (vars) => {
-    const w = await startWorker(BUNDLE, { ...email.vars, SESSION_CACHE_EXPIRATION_SECONDS: "60", ...vars }, { persistTo });
+    const w = await startWorker(BUNDLE, { ...email.vars, SESSION_CACHE_EXPIRATION_SECONDS: "60", ...vars }, { persistTo, configDir });
     return { ...w, cpu: cpuReader(w.pgid) };
   };
   return start;
@@ -168,7 +183,7 @@ function client(state) {
       text = String(e);
     }
     const ms = performance.now() - t0;
-    const cpuMs = cpu ? cpu() - cpuBefore : undefined;
+    const cpuMs = cpu ? cpuDelta(cpuBefore, cpu()) : undefined;
     let json = null;
     try { json = JSON.parse(text); } catch {}
     const counts = countsHeader ? JSON.parse(countsHeader) : {};
@@ -447,7 +462,7 @@ async function populate(ctx, n) {
     rows.push(`('${id}', '${email}', '${Buffer.from(hash).toString("base64")}', '${salt.toString("base64")}', 'argon2id.1024.1.1.32', ${Math.floor(Date.now() / 1000)})`);
     seeded.push({ email, password, id, sessions: [], busy: false });
   }
-  const config = join(BUNDLE, "wrangler.bench.toml");
+  const config = ctx.worker.config;
   const file = join(ctx.persistTo, "..", `seed-${process.pid}.sql`);
   for (let i = 0; i < rows.length; i += 500) {
     writeFileSync(file, `INSERT INTO users (id, email_address, password_hash, password_salt, password_hash_algorithm_id, created_at) VALUES\n${rows.slice(i, i + 500).join(",\n")};\n`);
@@ -473,7 +488,7 @@ async function sizeRun(ctx, n, random) {
   await runMix(ctx, { ops: LOAD_OPS(n), concurrency: CONCURRENCY, random });
   const seconds = (performance.now() - t0) / 1000;
   const load = ctx.sink;
-  const loadCpuMs = ctx.worker.cpu() - cpu0;
+  const loadCpuMs = cpuDelta(cpu0, ctx.worker.cpu()) ?? NaN;
   ctx.sink = null;
   const stored = storedObjects(ctx.persistTo);
   return {
@@ -742,8 +757,8 @@ async function hotKeyRun(ctx, random) {
  * D1 reports them (`meta.rows_read`, `meta.rows_written`) through `wrangler d1 execute`, run on a
  * probe user that the last statement deletes again. Cloudflare bills D1 by these rows.
  */
-async function d1RowsPerQuery(persistTo) {
-  const config = join(BUNDLE, "wrangler.bench.toml");
+async function d1RowsPerQuery(ctx, persistTo) {
+  const config = ctx.worker.config;
   const columns = "id, email_address, password_hash, password_salt, password_hash_algorithm_id, disabled, display_name, " +
     "email_address_counter, password_hash_counter, disabled_counter, sessions_counter";
   const id = `scaleprobe${process.pid}`;
@@ -923,7 +938,7 @@ async function main() {
       // About 20 s of wrangler invocations: the full run only.
       if (!QUICK) {
         log("D1 rows per user-store query");
-        result.d1RowsPerQuery = await d1RowsPerQuery(persistTo);
+        result.d1RowsPerQuery = await d1RowsPerQuery(ctx, persistTo);
       }
       result.hashing = [];
       if (!QUICK) {
@@ -937,6 +952,7 @@ async function main() {
     await ctx.worker?.stop();
     await email.close();
     rmSync(persistTo, { recursive: true, force: true });
+    rmSync(`${persistTo}-config`, { recursive: true, force: true });
   }
   result.seconds = (Date.now() - started) / 1000;
   result.machine.loadAverageAtEnd = loadavg();

@@ -15,9 +15,13 @@ export const median = (values) => {
   return n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 };
 
-/** The repo's wrangler.toml pointed at a bundle under target/bench, with no build step. */
-function writeConfig(dir) {
-  return writeBundleConfig({ main: join(dir, "index.js"), path: join(dir, "wrangler.bench.toml") });
+/**
+ * The repo's wrangler.toml pointed at a bundle under target/bench, with no build step. In
+ * `configDir` when given (wrangler keeps its `.wrangler/tmp` next to the config, and watches it:
+ * two runs of one bundle must not share them), else next to the bundle.
+ */
+function writeConfig(dir, configDir = dir) {
+  return writeBundleConfig({ main: join(dir, "index.js"), path: join(configDir, "wrangler.bench.toml") });
 }
 
 /**
@@ -26,8 +30,8 @@ function writeConfig(dir) {
  * persistence directory that `stop()` removes, or into `persistTo` when given (kept by `stop()`,
  * so a restarted Worker finds the same state).
  */
-export async function startWorker(dir, vars, { persistTo: keptState } = {}) {
-  const config = await writeConfig(dir);
+export async function startWorker(dir, vars, { persistTo: keptState, configDir } = {}) {
+  const config = await writeConfig(dir, configDir);
   const persistTo = keptState ?? (await mkdtemp(join(tmpdir(), "faroe-bench-")));
   const port = await freePort();
   const env = wranglerEnv();
@@ -54,6 +58,7 @@ export async function startWorker(dir, vars, { persistTo: keptState } = {}) {
   });
   return {
     url,
+    config,
     persistTo,
     logs: dev.logs,
     pgid: dev.pid,
