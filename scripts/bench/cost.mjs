@@ -58,6 +58,19 @@ export const TRAFFIC_MODEL = {
 };
 
 /**
+ * The same month with `SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS` at one day instead of 60 s: every
+ * visit's first call still misses the 60 s cache, but only the day's first visit writes the
+ * activity (and drops the cached copy, so only then does a second miss follow): 30 misses with a
+ * write, 30 + 60 without, 180 hits. Sessions then expire up to a day later than the 30 days.
+ */
+export const LONG_ACTIVITY_INTERVAL_MODEL = {
+  ...TRAFFIC_MODEL,
+  "page views (get_session, cache hit)": { perUser: 180, actions: ["get_session (cache hit)"] },
+  "first call of a visit (get_session, cache miss, activity update)": { perUser: 30, actions: ["get_session (cache miss, activity update)"] },
+  "second call of a visit (get_session, cache miss)": { perUser: 90, actions: ["get_session (cache miss)"] },
+};
+
+/**
  * Live sessions per MAU at any time: each flow that signs in makes one (`sessions: 1`), a
  * sign-out ends one (`-1`); the others end 30 days after their last use
  * (SESSION_INACTIVITY_TIMEOUT_SECONDS' default), so about a month's worth exists at once.
@@ -166,8 +179,8 @@ export const COMPONENTS = [
 ];
 
 /** The cost table of one parameter set for several MAU figures: usage and USD per component. */
-export function costTable(scale, parameterSet, maus) {
-  const months = maus.map((mau) => monthlyCost(withD1Rows(scale), { mau, parameterSet }));
+export function costTable(scale, parameterSet, maus, model = TRAFFIC_MODEL) {
+  const months = maus.map((mau) => monthlyCost(withD1Rows(scale), { mau, parameterSet, model }));
   const rows = COMPONENTS.map(([name, key, f]) => [name, ...months.map((m) => `${f(m.use[key])} → $${money(m.cost[key])}`)]);
   rows.push(["subscription", ...months.map((m) => `$${money(m.subscription)}`)]);
   rows.push(["**total per month**", ...months.map((m) => `**$${money(m.total)}**`)]);
@@ -215,6 +228,11 @@ function main() {
     const noCpu = new Set(months.flatMap((m) => m.noCpu));
     if (noCpu.size) console.log(`\n(no CPU figure, counted as 0 ms: ${[...noCpu].join(", ")})`);
   }
+  const first = scale.hashing?.[0]?.algorithm ?? null;
+  console.log(`\n### Variant: SESSION_ACTIVITY_CHECK_INTERVAL_SECONDS=86400, user passwords at ${first ?? "the cheap test algorithm"}\n`);
+  console.log(table(["flow", "per MAU"], Object.entries(LONG_ACTIVITY_INTERVAL_MODEL).slice(0, 3).map(([name, f]) => [name, f.perUser])));
+  console.log("");
+  console.log(costTable(scale, first, maus, LONG_ACTIVITY_INTERVAL_MODEL).text);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main();
