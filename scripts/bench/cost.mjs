@@ -33,6 +33,23 @@ export const PRICES = {
   d1StorageGbMonth: { included: 5, usd: 0.75, unit: 1, source: "https://developers.cloudflare.com/d1/platform/pricing/" },
 };
 
+/**
+ * D1 rows per user-store query (src/edge/d1_user_store.rs on migrations/0001_users.sql), from
+ * D1's documented counting (D1 pricing, "Definitions"): a lookup through the primary key or the
+ * UNIQUE email index reads one row; a write writes the row plus one row per index whose column it
+ * writes (the id primary key and the email index are both indexes). Not measured: wrangler's local
+ * D1 reports only a query's duration. The scale run's `d1RowsPerQuery`, when present, replaces it.
+ */
+export const D1_ROWS_BY_RULE = {
+  "users.create_user": { rowsRead: 0, rowsWritten: 3 },
+  "users.get_user": { rowsRead: 1, rowsWritten: 0 },
+  "users.get_user_by_email_address": { rowsRead: 1, rowsWritten: 0 },
+  "users.update_user_email_address": { rowsRead: 1, rowsWritten: 2 },
+  "users.update_user_password_hash": { rowsRead: 1, rowsWritten: 1 },
+  "users.increment_user_sessions_counter": { rowsRead: 1, rowsWritten: 1 },
+  "users.delete_user": { rowsRead: 1, rowsWritten: 3 },
+};
+
 /** A Durable Object's billed memory: 128 MB whatever it uses (Durable Objects pricing, footnote 5). */
 export const DO_GB = 128 / 1024;
 
@@ -147,10 +164,11 @@ export function monthlyCost(scale, { mau, parameterSet, model = TRAFFIC_MODEL, p
 
 /**
  * D1 rows of each action: its `users.*` calls (the batch's mean counts) times the rows each query
- * reads and writes, as the scale run measured them.
+ * reads and writes (D1_ROWS_BY_RULE unless the run measured them).
  */
 export function withD1Rows(scale) {
-  const rows = scale.d1RowsPerQuery ?? {};
+  const measured = Object.values(scale.d1RowsPerQuery ?? {}).some((r) => r.rowsRead !== null && r.rowsRead !== undefined);
+  const rows = measured ? scale.d1RowsPerQuery : D1_ROWS_BY_RULE;
   const copy = structuredClone(scale);
   const groups = [...copy.sizes.flatMap((size) => [size.batch, size.load ?? {}]), copy.sessionPaths ?? {}];
   for (const group of groups) {

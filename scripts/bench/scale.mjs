@@ -47,7 +47,7 @@ const SIZES = option("--sizes", QUICK ? "10,20" : "500,1000,2000").split(",").ma
 const HOT_KEY = !flag("--no-hot-key");
 const HOT_KEY_ONLY = flag("--hot-key-only");
 const SESSION_PATHS_ONLY = flag("--session-paths-only");
-/** Only the phases after the sizes (hot key, session paths, D1 rows, hashing) on N = the last size. */
+/** Only the phases after the sizes (hot key, session paths, hashing) on N = the last size. */
 const NO_SIZES = flag("--no-sizes");
 const BUNDLE = resolve(root, option("--bundle", process.env.SCALE_BUNDLE ?? join("target", "bench", "worker-scale")));
 const OUT = option("--out", join(root, "target", "bench", QUICK ? "scale-quick.json" : "scale.json"));
@@ -767,38 +767,6 @@ async function hotKeyRun(ctx, random) {
   };
 }
 
-// ---------------------------------------------------------------- D1 rows per query
-
-/**
- * The rows D1 reads and writes for each user-store query (src/edge/d1_user_store.rs), as the local
- * D1 reports them (`meta.rows_read`, `meta.rows_written`) through `wrangler d1 execute`, run on a
- * probe user that the last statement deletes again. Cloudflare bills D1 by these rows.
- */
-async function d1RowsPerQuery(ctx, persistTo) {
-  const config = ctx.worker.config;
-  const columns = "id, email_address, password_hash, password_salt, password_hash_algorithm_id, disabled, display_name, " +
-    "email_address_counter, password_hash_counter, disabled_counter, sessions_counter";
-  const id = `scaleprobe${process.pid}`;
-  const statements = [
-    ["users.create_user", `INSERT INTO users (id, email_address, password_hash, password_salt, password_hash_algorithm_id, created_at) VALUES ('${id}', '${id}@example.com', 'aGFzaA==', 'c2FsdA==', 'argon2id.1024.1.1.32', 0) RETURNING ${columns}`],
-    ["users.get_user", `SELECT ${columns} FROM users WHERE id = '${id}'`],
-    ["users.get_user_by_email_address", `SELECT ${columns} FROM users WHERE email_address = '${id}@example.com'`],
-    ["users.update_user_email_address", `UPDATE users SET email_address = '${id}-2@example.com', email_address_counter = email_address_counter + 1 WHERE id = '${id}' AND email_address_counter = 0`],
-    ["users.update_user_password_hash", `UPDATE users SET password_hash = 'aGFzaDI=', password_hash_algorithm_id = 'argon2id.1024.1.1.32', password_salt = 'c2FsdDI=', password_hash_counter = password_hash_counter + 1 WHERE id = '${id}' AND password_hash_counter = 0`],
-    ["users.increment_user_sessions_counter", `UPDATE users SET sessions_counter = sessions_counter + 1 WHERE id = '${id}' AND sessions_counter = 0`],
-    ["users.delete_user", `DELETE FROM users WHERE id = '${id}'`],
-  ];
-  const out = {};
-  for (const [name, sql] of statements) {
-    const { stdout } = await execFileAsync(join(root, "node_modules", ".bin", "wrangler"),
-      ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "-c", config, "--json", "--command", sql],
-      { cwd: root, env: wranglerEnv() });
-    const meta = JSON.parse(stdout)[0].meta ?? {};
-    out[name] = { rowsRead: meta.rows_read ?? null, rowsWritten: meta.rows_written ?? null };
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------- report
 
 const SUBREQUEST_COLUMNS = [
@@ -848,10 +816,6 @@ function report(result) {
     }),
   ));
   out.push(...sessionPathsReport(result.sessionPaths));
-  if (result.d1RowsPerQuery) {
-    out.push("\n## D1 rows per user-store query (local D1, `meta.rows_read` / `meta.rows_written`)\n");
-    out.push(table(["query", "rows read", "rows written"], Object.entries(result.d1RowsPerQuery).map(([q, r]) => [q, r.rowsRead, r.rowsWritten])));
-  }
   for (const h of result.hashing ?? []) {
     out.push(`\n## Hashing actions at ${h.algorithm} (temporary passwords ${h.temporaryAlgorithm})\n`);
     out.push(table(["action", "calls", "hashes", "workerd CPU ms", "p50 ms"],
@@ -954,11 +918,6 @@ async function main() {
       writePartial(result);
     }
     if (!HOT_KEY_ONLY && !SESSION_PATHS_ONLY) {
-      // About 20 s of wrangler invocations: the full run only.
-      if (!QUICK) {
-        log("D1 rows per user-store query");
-        result.d1RowsPerQuery = await d1RowsPerQuery(ctx, persistTo);
-      }
       result.hashing = [];
       if (!QUICK) {
         result.sessionPaths = await sessionPathsRun(ctx);
