@@ -2,7 +2,7 @@
 //! message in one place. Parsed once per isolate; errors name the variable at fault.
 
 use crate::endpoint::{ActionFilter, ACTIONS};
-use crate::extensions::{self, Extensions, TotpConfig};
+use crate::extensions::{self, Extensions, PasskeysConfig, TotpConfig};
 use crate::password::{
     Argon2id, DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, DEFAULT_USER_PASSWORD_ALGORITHM,
 };
@@ -48,7 +48,12 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "IP_RATE_LIMIT_BURST", default: "10", meaning: "per-IP bucket capacity" },
     Variable { name: "TURNSTILE_SECRET_KEY", default: "(none = /captcha disabled)", meaning: "Turnstile secret; enables POST /captcha" },
     Variable { name: "TURNSTILE_SITEVERIFY_URL", default: DEFAULT_TURNSTILE_SITEVERIFY_URL, meaning: "Turnstile siteverify endpoint" },
-    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp" },
+    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp, passkeys" },
+    Variable { name: "WEBAUTHN_RP_ID", default: "(required with passkeys)", meaning: "the passkeys' relying party id: a registrable domain such as example.com (localhost only with DEVELOPMENT_MODE=true)" },
+    Variable { name: "WEBAUTHN_RP_NAME", default: "APP_NAME", meaning: "the relying party name some authenticators show" },
+    Variable { name: "WEBAUTHN_ALLOWED_ORIGINS", default: "(required with passkeys)", meaning: "comma-separated origins allowed to run passkey ceremonies: https://<WEBAUTHN_RP_ID or a subdomain>[:port] (http://localhost:<port> only with DEVELOPMENT_MODE=true)" },
+    Variable { name: "WEBAUTHN_USER_VERIFICATION", default: "preferred", meaning: "required | preferred | discouraged; the UV flag is required only with required, and for passwordless sign-in unless discouraged" },
+    Variable { name: "SECOND_FACTOR_REQUIRED", default: "false", meaning: "true refuses removing a user's last second factor (TOTP or last passkey) with second_factor_required" },
     Variable { name: "TOTP_ENCRYPTION_KEYS", default: "(required secret with totp)", meaning: "comma-separated <key id>:<base64 of 32 bytes>; the first encrypts TOTP keys, every one decrypts (rotation: docs/extensions.md)" },
 ];
 
@@ -291,6 +296,7 @@ fn require_https_unless_loopback(name: &'static str, url: &str) -> Result<(), Co
 fn extensions_config(
     get: &dyn Fn(&str) -> Option<String>,
     app_name: &str,
+    development_mode: bool,
 ) -> Result<Extensions, ConfigError> {
     let names = extensions::parse_extension_names(&get("EXTENSIONS").unwrap_or_default())
         .map_err(|problem| error("EXTENSIONS", problem))?;
@@ -303,8 +309,18 @@ fn extensions_config(
     } else {
         None
     };
+    let passkeys = if names.contains(&"passkeys") {
+        Some(
+            PasskeysConfig::from_vars(get, app_name, development_mode)
+                .map_err(|(variable, problem)| error(variable, problem))?,
+        )
+    } else {
+        None
+    };
     Ok(Extensions {
         totp,
+        passkeys,
+        second_factor_required: boolean(get, "SECOND_FACTOR_REQUIRED", false)?,
         ..Extensions::default()
     })
 }
@@ -527,7 +543,7 @@ impl Config {
         }
 
         let app_name = get("APP_NAME").unwrap_or_else(|| "Faroe".into());
-        let extensions = extensions_config(get, &app_name)?;
+        let extensions = extensions_config(get, &app_name, development_mode)?;
 
         Ok(Self {
             extensions,

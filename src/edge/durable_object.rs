@@ -315,17 +315,22 @@ impl EntryTable<'_> {
         })
     }
 
-    /// Deletes expired entries and returns the next expiry still pending, `None` if no entry is
-    /// left. An object without a table has nothing to expire.
+    /// Deletes expired entries and returns the next expiry still pending, `None` if no entry
+    /// with an expiry is left. An object without a table has nothing to expire.
     fn expire(&self, now: Millis) -> Result<Option<Millis>> {
         if !self.exists()? {
             return Ok(None);
         }
+        // expires_at 0 = never (MainStorage::add of a credential index entry): never expired.
         self.sql.exec(
-            "DELETE FROM entry WHERE expires_at <= ?",
+            "DELETE FROM entry WHERE expires_at > 0 AND expires_at <= ?",
             vec![SqlStorageValue::Integer(now)],
         )?;
-        let rows = all_rows(self.sql, "SELECT MIN(expires_at) FROM entry", Vec::new())?;
+        let rows = all_rows(
+            self.sql,
+            "SELECT MIN(expires_at) FROM entry WHERE expires_at > 0",
+            Vec::new(),
+        )?;
         Ok(rows
             .into_iter()
             .next()
@@ -385,8 +390,11 @@ async fn serve(state: &State, sql: &SqlStorage, mut req: Request) -> Result<Resp
 /// The expiry alarm: drops expired entries, then either re-arms for the next expiry or, with
 /// nothing left, empties the object.
 async fn run_alarm(state: &State, sql: &SqlStorage) -> Result<Response> {
-    match (EntryTable { sql }).expire(super::now_millis())? {
+    let table = EntryTable { sql };
+    match table.expire(super::now_millis())? {
         Some(next) => schedule_alarm(state, next).await?,
+        // Only entries without expiry left: they stay, and no alarm is needed.
+        None if table.exists()? && !table.is_empty()? => {}
         None => vanish(state).await,
     }
     Response::ok("expired entries removed")
@@ -529,6 +537,19 @@ impl MainStorage for ObjectStoreClient {
         expires_at: Millis,
     ) -> std::result::Result<(), StorageError> {
         let mut req = request("set", key);
+        req.value = value;
+        req.expires_at = expires_at;
+        self.expect_ok(req).await.map(|_| ())
+    }
+
+    /// The object's `add` op: create-if-absent inside the one object that owns the key.
+    async fn add(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Millis,
+    ) -> std::result::Result<(), StorageError> {
+        let mut req = request("add", key);
         req.value = value;
         req.expires_at = expires_at;
         self.expect_ok(req).await.map(|_| ())
