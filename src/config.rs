@@ -899,6 +899,99 @@ mod tests {
         );
     }
 
+    #[test]
+    fn passkeys_need_the_webauthn_variables_and_second_factor_required_is_a_boolean() {
+        let c = parse(&[]).unwrap();
+        assert!(c.extensions.passkeys.is_none());
+        assert!(!c.extensions.second_factor_required);
+        let on = [
+            ("EXTENSIONS", "passkeys"),
+            ("WEBAUTHN_RP_ID", "example.com"),
+            (
+                "WEBAUTHN_ALLOWED_ORIGINS",
+                "https://example.com,https://app.example.com:8443",
+            ),
+        ];
+        let c = parse(&on).unwrap();
+        let rp = &c.extensions.passkeys.as_ref().unwrap().relying_party;
+        assert_eq!(rp.id, "example.com");
+        assert_eq!(rp.name, "Faroe");
+        assert_eq!(rp.origins.len(), 2);
+        assert_eq!(
+            rp.user_verification,
+            crate::webauthn::UserVerification::Preferred
+        );
+        assert!(c.extensions.totp.is_none());
+        let c = parse(&[
+            on[0],
+            on[1],
+            on[2],
+            ("WEBAUTHN_RP_NAME", "Acme"),
+            ("WEBAUTHN_USER_VERIFICATION", "required"),
+            ("SECOND_FACTOR_REQUIRED", "true"),
+        ])
+        .unwrap();
+        let rp = &c.extensions.passkeys.as_ref().unwrap().relying_party;
+        assert_eq!(rp.name, "Acme");
+        assert_eq!(
+            rp.user_verification,
+            crate::webauthn::UserVerification::Required
+        );
+        assert!(c.extensions.second_factor_required);
+        for (pairs, variable) in [
+            (vec![on[0], on[2]], "WEBAUTHN_RP_ID"),
+            (vec![on[0], on[1]], "WEBAUTHN_ALLOWED_ORIGINS"),
+            (
+                vec![on[0], ("WEBAUTHN_RP_ID", "localhost"), on[2]],
+                "WEBAUTHN_RP_ID",
+            ),
+            (
+                vec![on[0], ("WEBAUTHN_RP_ID", "Example.COM"), on[2]],
+                "WEBAUTHN_RP_ID",
+            ),
+            (
+                vec![
+                    on[0],
+                    on[1],
+                    ("WEBAUTHN_ALLOWED_ORIGINS", "https://example.org"),
+                ],
+                "WEBAUTHN_ALLOWED_ORIGINS",
+            ),
+            (
+                vec![
+                    on[0],
+                    on[1],
+                    ("WEBAUTHN_ALLOWED_ORIGINS", "http://example.com"),
+                ],
+                "WEBAUTHN_ALLOWED_ORIGINS",
+            ),
+            (
+                vec![
+                    on[0],
+                    on[1],
+                    on[2],
+                    ("WEBAUTHN_USER_VERIFICATION", "always"),
+                ],
+                "WEBAUTHN_USER_VERIFICATION",
+            ),
+            (
+                vec![("SECOND_FACTOR_REQUIRED", "maybe")],
+                "SECOND_FACTOR_REQUIRED",
+            ),
+        ] {
+            assert_eq!(refused(&pairs, variable).variable, variable);
+        }
+        // localhost only in development mode.
+        let c = parse(&[
+            on[0],
+            ("WEBAUTHN_RP_ID", "localhost"),
+            ("WEBAUTHN_ALLOWED_ORIGINS", "http://localhost:8787"),
+            ("DEVELOPMENT_MODE", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.extensions.passkeys.unwrap().relying_party.id, "localhost");
+    }
+
     const TOTP_KEY_A: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
     const TOTP_KEY_B: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
 
