@@ -755,6 +755,19 @@ impl MainStorage for ObjectStoreClient {
         self.expect_ok(req).await.map(|_| ())
     }
 
+    /// The object's `add` op: create-if-absent inside the one object that owns the key.
+    async fn add(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Millis,
+    ) -> std::result::Result<(), StorageError> {
+        let mut req = request("add", key);
+        req.value = value;
+        req.expires_at = expires_at;
+        self.expect_ok(req).await.map(|_| ())
+    }
+
     async fn update(
         &self,
         key: &str,
