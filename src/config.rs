@@ -5,7 +5,7 @@ use crate::adapters::email::{
     LanguageSource, BUILT_IN_LANGUAGE, COMPLETE_LANGUAGES, DEFAULT_LANGUAGE_ORDER,
 };
 use crate::endpoint::{ActionFilter, ACTIONS};
-use crate::extensions::{self, Extensions, TotpConfig};
+use crate::extensions::{self, Extensions, PasskeysConfig, TotpConfig};
 use crate::password::{
     Argon2id, DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, DEFAULT_USER_PASSWORD_ALGORITHM,
 };
@@ -32,6 +32,7 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "PASSWORD_HASH_ALGORITHMS", default: DEFAULT_USER_PASSWORD_ALGORITHM, meaning: "comma list of argon2id ids (at most 96 MiB, t=10, p=16, 16..64-byte output); the first hashes new passwords and must reach OWASP's minimum" },
     Variable { name: "TEMPORARY_PASSWORD_HASH_ALGORITHM", default: DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, meaning: "argon2id id for reset temporary passwords (same bounds and minimum)" },
     Variable { name: "ALLOW_WEAK_PASSWORD_HASHING", default: "false", meaning: "true accepts algorithms below OWASP's minimum for new passwords (tests only)" },
+    Variable { name: "PASSWORD_REHASH_ON_SIGNIN", default: "false", meaning: "true rehashes a password stored under a later PASSWORD_HASH_ALGORITHMS entry with the first at sign-in (docs/extensions.md)" },
     Variable { name: "USER_STORE", default: "d1", meaning: "d1 or user_server" },
     Variable { name: "USER_SERVER_URL", default: "(none)", meaning: "user server endpoint (unless a USER_SERVER service binding exists)" },
     Variable { name: "USER_SERVER_SECRET", default: "(none)", meaning: "bearer secret sent to the user server" },
@@ -53,7 +54,12 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "IP_RATE_LIMIT_BURST", default: "10", meaning: "per-IP bucket capacity" },
     Variable { name: "TURNSTILE_SECRET_KEY", default: "(none = /captcha disabled)", meaning: "Turnstile secret; enables POST /captcha" },
     Variable { name: "TURNSTILE_SITEVERIFY_URL", default: DEFAULT_TURNSTILE_SITEVERIFY_URL, meaning: "Turnstile siteverify endpoint" },
-    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp, security_events" },
+    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp, passkeys, security_events" },
+    Variable { name: "WEBAUTHN_RP_ID", default: "(required with passkeys)", meaning: "the passkeys' relying party id: a registrable domain such as example.com (localhost only with DEVELOPMENT_MODE=true)" },
+    Variable { name: "WEBAUTHN_RP_NAME", default: "APP_NAME", meaning: "the relying party name some authenticators show" },
+    Variable { name: "WEBAUTHN_ALLOWED_ORIGINS", default: "(required with passkeys)", meaning: "comma-separated origins allowed to run passkey ceremonies: https://<WEBAUTHN_RP_ID or a subdomain>[:port] (http://localhost:<port> only with DEVELOPMENT_MODE=true)" },
+    Variable { name: "WEBAUTHN_USER_VERIFICATION", default: "preferred", meaning: "required | preferred | discouraged; the UV flag is required only with required, and for passwordless sign-in unless discouraged" },
+    Variable { name: "SECOND_FACTOR_REQUIRED", default: "false", meaning: "true refuses removing a user's last second factor (TOTP or last passkey) with second_factor_required" },
     Variable { name: "ACTION_LOG", default: "on", meaning: "off stops the one JSON line per action invocation (action, invocation id, result, user id; docs/extensions.md \"Action log\")" },
     Variable { name: "TOTP_ENCRYPTION_KEYS", default: "(required secret with totp)", meaning: "comma-separated <key id>:<base64 of 32 bytes>; the first encrypts TOTP keys, every one decrypts (rotation: docs/extensions.md)" },
 ];
@@ -338,6 +344,7 @@ fn require_https_unless_loopback(name: &'static str, url: &str) -> Result<(), Co
 fn extensions_config(
     get: &dyn Fn(&str) -> Option<String>,
     app_name: &str,
+    development_mode: bool,
 ) -> Result<Extensions, ConfigError> {
     let names = extensions::parse_extension_names(&get("EXTENSIONS").unwrap_or_default())
         .map_err(|problem| error("EXTENSIONS", problem))?;
@@ -350,10 +357,20 @@ fn extensions_config(
     } else {
         None
     };
+    let passkeys = if names.contains(&"passkeys") {
+        Some(
+            PasskeysConfig::from_vars(get, app_name, development_mode)
+                .map_err(|(variable, problem)| error(variable, problem))?,
+        )
+    } else {
+        None
+    };
     Ok(Extensions {
         totp,
+        passkeys,
+        second_factor_required: boolean(get, "SECOND_FACTOR_REQUIRED", false)?,
+        password_rehash_on_signin: boolean(get, "PASSWORD_REHASH_ON_SIGNIN", false)?,
         security_events: names.contains(&"security_events"),
-        ..Extensions::default()
     })
 }
 
@@ -593,7 +610,7 @@ impl Config {
         }
 
         let app_name = get("APP_NAME").unwrap_or_else(|| "Faroe".into());
-        let extensions = extensions_config(get, &app_name)?;
+        let extensions = extensions_config(get, &app_name, development_mode)?;
 
         Ok(Self {
             extensions,
@@ -952,6 +969,99 @@ mod tests {
         );
     }
 
+    #[test]
+    fn passkeys_need_the_webauthn_variables_and_second_factor_required_is_a_boolean() {
+        let c = parse(&[]).unwrap();
+        assert!(c.extensions.passkeys.is_none());
+        assert!(!c.extensions.second_factor_required);
+        let on = [
+            ("EXTENSIONS", "passkeys"),
+            ("WEBAUTHN_RP_ID", "example.com"),
+            (
+                "WEBAUTHN_ALLOWED_ORIGINS",
+                "https://example.com,https://app.example.com:8443",
+            ),
+        ];
+        let c = parse(&on).unwrap();
+        let rp = &c.extensions.passkeys.as_ref().unwrap().relying_party;
+        assert_eq!(rp.id, "example.com");
+        assert_eq!(rp.name, "Faroe");
+        assert_eq!(rp.origins.len(), 2);
+        assert_eq!(
+            rp.user_verification,
+            crate::webauthn::UserVerification::Preferred
+        );
+        assert!(c.extensions.totp.is_none());
+        let c = parse(&[
+            on[0],
+            on[1],
+            on[2],
+            ("WEBAUTHN_RP_NAME", "Acme"),
+            ("WEBAUTHN_USER_VERIFICATION", "required"),
+            ("SECOND_FACTOR_REQUIRED", "true"),
+        ])
+        .unwrap();
+        let rp = &c.extensions.passkeys.as_ref().unwrap().relying_party;
+        assert_eq!(rp.name, "Acme");
+        assert_eq!(
+            rp.user_verification,
+            crate::webauthn::UserVerification::Required
+        );
+        assert!(c.extensions.second_factor_required);
+        for (pairs, variable) in [
+            (vec![on[0], on[2]], "WEBAUTHN_RP_ID"),
+            (vec![on[0], on[1]], "WEBAUTHN_ALLOWED_ORIGINS"),
+            (
+                vec![on[0], ("WEBAUTHN_RP_ID", "localhost"), on[2]],
+                "WEBAUTHN_RP_ID",
+            ),
+            (
+                vec![on[0], ("WEBAUTHN_RP_ID", "Example.COM"), on[2]],
+                "WEBAUTHN_RP_ID",
+            ),
+            (
+                vec![
+                    on[0],
+                    on[1],
+                    ("WEBAUTHN_ALLOWED_ORIGINS", "https://example.org"),
+                ],
+                "WEBAUTHN_ALLOWED_ORIGINS",
+            ),
+            (
+                vec![
+                    on[0],
+                    on[1],
+                    ("WEBAUTHN_ALLOWED_ORIGINS", "http://example.com"),
+                ],
+                "WEBAUTHN_ALLOWED_ORIGINS",
+            ),
+            (
+                vec![
+                    on[0],
+                    on[1],
+                    on[2],
+                    ("WEBAUTHN_USER_VERIFICATION", "always"),
+                ],
+                "WEBAUTHN_USER_VERIFICATION",
+            ),
+            (
+                vec![("SECOND_FACTOR_REQUIRED", "maybe")],
+                "SECOND_FACTOR_REQUIRED",
+            ),
+        ] {
+            assert_eq!(refused(&pairs, variable).variable, variable);
+        }
+        // localhost only in development mode.
+        let c = parse(&[
+            on[0],
+            ("WEBAUTHN_RP_ID", "localhost"),
+            ("WEBAUTHN_ALLOWED_ORIGINS", "http://localhost:8787"),
+            ("DEVELOPMENT_MODE", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.extensions.passkeys.unwrap().relying_party.id, "localhost");
+    }
+
     const TOTP_KEY_A: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
     const TOTP_KEY_B: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
 
@@ -1085,6 +1195,30 @@ mod tests {
         assert_eq!(parse(&[]).unwrap().upstream_timeout_ms, 10_000);
         for value in ["99", "120001", "ten"] {
             refused(&[("UPSTREAM_TIMEOUT_MS", value)], "UPSTREAM_TIMEOUT_MS");
+        }
+    }
+
+    #[test]
+    fn password_rehash_on_signin_is_a_flag_off_by_default() {
+        assert!(!parse(&[]).unwrap().extensions.password_rehash_on_signin);
+        assert!(
+            !parse(&[("PASSWORD_REHASH_ON_SIGNIN", "false")])
+                .unwrap()
+                .extensions
+                .password_rehash_on_signin
+        );
+        assert!(
+            parse(&[("PASSWORD_REHASH_ON_SIGNIN", "true")])
+                .unwrap()
+                .extensions
+                .password_rehash_on_signin
+        );
+        for value in ["yes", "TRUE", "2"] {
+            let e = refused(
+                &[("PASSWORD_REHASH_ON_SIGNIN", value)],
+                "PASSWORD_REHASH_ON_SIGNIN",
+            );
+            assert!(e.to_string().contains("is not on/off"), "{e}");
         }
     }
 }

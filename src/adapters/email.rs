@@ -701,39 +701,6 @@ mod tests {
     }
 
     #[test]
-    fn second_factor_notifications() {
-        let r = EmailRenderer::new("Acme");
-        let added = Message::SecondFactorAdded {
-            display_name: "Al",
-            second_factor: "totp",
-            timestamp: 1_700_000_000_000,
-        };
-        let added = r.render("en", "a@b", &added).unwrap();
-        assert_eq!(added.kind, "user_second_factor_added_notification");
-        assert_eq!(
-            added.subject,
-            "A second factor was added to your Acme account"
-        );
-        assert!(added.text.contains(
-            "an authenticator app (TOTP) was added as a second factor to your Acme account at 2023-11-14 22:13 UTC."
-        ));
-        let payload = added.webhook_payload();
-        assert_eq!(payload["data"]["second_factor"], "totp");
-        assert_eq!(payload["data"]["timestamp"], 1_700_000_000);
-        let removed = Message::SecondFactorRemoved {
-            display_name: "",
-            second_factor: "totp",
-            timestamp: 0,
-        };
-        let removed = r.render("en", "a@b", &removed).unwrap();
-        assert_eq!(removed.kind, "user_second_factor_removed_notification");
-        assert_eq!(
-            removed.subject,
-            "A second factor was removed from your Acme account"
-        );
-    }
-
-    #[test]
     fn html_is_escaped_and_app_name_appears() {
         let r = EmailRenderer::new("Acme <Auth>");
         let message = Message::EmailUpdateCode {

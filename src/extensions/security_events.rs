@@ -151,7 +151,7 @@ pub fn event_of(action: &str, result: &ActionResult) -> Option<(EventType, &'sta
         Err(_) => return None,
     };
     Some(match (action, code) {
-        ("complete_signin", None) => (SigninSucceeded, ""),
+        ("complete_signin" | "complete_passkey_signin", None) => (SigninSucceeded, ""),
         ("verify_signin_user_password", Some("incorrect_password")) => {
             (SigninPasswordIncorrect, "")
         }
@@ -161,12 +161,18 @@ pub fn event_of(action: &str, result: &ActionResult) -> Option<(EventType, &'sta
         ("verify_signin_recovery_code", Some("incorrect_recovery_code")) => {
             (SecondFactorFailed, "recovery_code")
         }
+        ("verify_signin_passkey", None) => (SecondFactorUsed, "passkey"),
+        ("verify_signin_passkey", Some("invalid_passkey_credential")) => {
+            (SecondFactorFailed, "passkey")
+        }
         ("complete_user_password_update", None) => (PasswordUpdated, ""),
         ("complete_user_password_reset", None) => (PasswordReset, ""),
         ("complete_user_email_address_update", None) => (EmailAddressUpdated, ""),
         ("complete_user_totp_enrollment", None) => (SecondFactorAdded, "totp"),
         // The operator's delete_user_second_factors records its own, only when TOTP was there.
         ("complete_user_totp_deletion", None) => (SecondFactorRemoved, "totp"),
+        ("complete_user_passkey_registration", None) => (SecondFactorAdded, "passkey"),
+        ("complete_user_passkey_deletion", None) => (SecondFactorRemoved, "passkey"),
         ("delete_all_sessions", None) => (SessionsRevoked, "all"),
         ("delete_user_session", None) => (SessionsRevoked, "one"),
         ("complete_user_deletion", None) => (UserDeleted, ""),
@@ -309,5 +315,57 @@ impl Server {
         let mut values = Values::new();
         values.insert("user_security_events".into(), Value::Array(events));
         Ok(values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // `#[test]` runs natively and, through wasm-bindgen-test, in wasm (tests/README.md).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use EventType::*;
+
+    #[test]
+    fn passkey_outcomes_map_to_their_events() {
+        let ok: ActionResult = Ok(Values::new());
+        let bad = |code| -> ActionResult { Err(Failure::Code(code)) };
+        assert_eq!(
+            event_of("complete_passkey_signin", &ok),
+            Some((SigninSucceeded, ""))
+        );
+        assert_eq!(
+            event_of("verify_signin_passkey", &ok),
+            Some((SecondFactorUsed, "passkey"))
+        );
+        assert_eq!(
+            event_of("verify_signin_passkey", &bad("invalid_passkey_credential")),
+            Some((SecondFactorFailed, "passkey"))
+        );
+        assert_eq!(
+            event_of("verify_signin_passkey", &bad("rate_limited")),
+            None
+        );
+        assert_eq!(
+            event_of("complete_user_passkey_registration", &ok),
+            Some((SecondFactorAdded, "passkey"))
+        );
+        assert_eq!(
+            event_of("complete_user_passkey_deletion", &ok),
+            Some((SecondFactorRemoved, "passkey"))
+        );
+        assert_eq!(
+            event_of(
+                "complete_passkey_signin",
+                &bad("invalid_passkey_credential")
+            ),
+            None,
+            "a passwordless attempt names no verified user"
+        );
+        assert_eq!(
+            event_of("complete_signin", &Err(Failure::Internal("x".into()))),
+            None
+        );
     }
 }
