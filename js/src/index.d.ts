@@ -76,3 +76,5 @@ export declare class HttpsEndpointClient implements ActionInvocationEndpointClie
   /** Resolves with the body of a 200 answer; rejects with `EndpointError` on any other status. */
   sendActionInvocationEndpointRequest(body: string): Promise<string>;
 }
+
+export * from "./extensions.js";

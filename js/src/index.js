@@ -166,3 +166,5 @@ export class HttpsEndpointClient {
     return readResult(response);
   }
 }
+
+export * from "./extensions.js";

@@ -7,12 +7,14 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { randomBytes } from "node:crypto";
 import {
   root, SECRET, FAST_ALGORITHMS, startEmailCapture, startPwnedMock, startExampleApp,
 } from "../../tests/e2e/harness.mjs";
+import { base32Decode, currentStep, hotp } from "../../tests/e2e/totp-codes.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -39,6 +41,8 @@ let capture, pwned, evil, app, browser;
 /** The "laptop" (main) and "phone" (second device) browser contexts. */
 let laptop, phone;
 const requestedUrls = [];
+/** TOTP keys, codes and recovery codes the two-factor tests saw: none may appear in a URL. */
+const secondFactorSecrets = [];
 
 /** Installs Debian's Chromium when it is missing (needs root and the package registry). */
 function ensureChromium() {
@@ -142,6 +146,9 @@ before(async () => {
     ...pwned.vars,
     ...FAST_ALGORITHMS,
     SESSION_CACHE_EXPIRATION_SECONDS: "0",
+    // Two-factor authentication (faroe-worker's totp extension) for the account security page.
+    EXTENSIONS: "totp",
+    TOTP_ENCRYPTION_KEYS: `browser:${randomBytes(32).toString("base64")}`,
   });
   evil = await startEvilSite(app.url);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
@@ -452,9 +459,169 @@ test("sign out everywhere else, after a password change and after a reset: the o
   await tablet.context().close();
 });
 
+/** The session cookie of a page's context (Playwright: `expires` is -1 for a browser-session cookie). */
+async function sessionCookie(page) {
+  return (await page.context().cookies(app.url)).find((c) => c.name === "__Host-fw_session");
+}
+
+/** The Set-Cookie line of `name` in the 303 answer to the form POST that led to `response`. */
+async function setCookieOfPost(response, name) {
+  const posted = response.request().redirectedFrom();
+  assert.ok(posted, "the form POST redirected");
+  const lines = (await (await posted.response()).headersArray()).filter((h) => h.name.toLowerCase() === "set-cookie").map((h) => h.value);
+  return lines.find((line) => line.startsWith(`${name}=`));
+}
+
+/** Signs in with the password (and "Remember me" when asked); ends on the page that follows. */
+async function signInWith(page, email, password, { remember = false } = {}) {
+  await page.goto(`${app.url}/signin`);
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill(password);
+  if (remember) await page.getByLabel("Remember me").check();
+  return submit(page, "Sign in");
+}
+
+test("two-factor authentication: enable with the shown key, sign in with a code and with a recovery code, regenerate, remove", T, async () => {
+  const page = await (await newContext()).newPage();
+  const email = `turing-${run}@example.com`;
+  await signUp(page, email, PASSWORDS.first);
+  assert.equal(await page.locator("#two-factor-status").textContent(), "off");
+
+  // Enable: the password again, then the QR code and key, then a code computed from the key.
+  await Promise.all([page.waitForURL("**/account/security"), page.getByRole("link", { name: "Two-factor authentication" }).click()]);
+  assert.match(await page.locator("#two-factor-off").textContent(), /is off/);
+  await shot(page, "32-two-factor-off");
+  // (Each user's password attempts are limited to 5 a minute: this test uses exactly 5.)
+  await page.getByLabel("Current password").fill(PASSWORDS.first);
+  await submit(page, "Turn on two-factor authentication");
+  assert.equal(await page.locator("h1").textContent(), "Set up your authenticator app");
+  const qr = page.locator("#totp-qr svg");
+  assert.equal(await qr.count(), 1, "the QR code is inline SVG");
+  assert.ok((await qr.boundingBox()).width >= 150, "the QR code is drawn at a scannable size");
+  const key = (await page.locator("#totp-key").textContent()).replace(/\s+/g, "");
+  assert.match(key, /^[A-Z2-7]{32}$/);
+  secondFactorSecrets.push(key);
+  await shot(page, "33-two-factor-setup-qr");
+  await page.getByLabel("6-digit code from the app").fill("000000");
+  await submit(page, "Turn on");
+  assert.match(await errorText(page), /That code is not correct/);
+  assert.equal(await page.locator("#totp-qr").count(), 0, "the key is not shown again");
+  await shot(page, "34-two-factor-setup-wrong-code");
+  const secret = base32Decode(key);
+  const step = currentStep();
+  await page.getByLabel("6-digit code from the app").fill(hotp(secret, step));
+  await submit(page, "Turn on");
+  assert.equal(await page.locator("h1").textContent(), "Two-factor authentication is on");
+  const codes = (await page.locator("#recovery-codes li").allTextContents()).map((c) => c.trim());
+  assert.equal(codes.length, 10);
+  for (const c of codes) assert.match(c, /^[A-HJ-NP-Z2-9]{12}$/);
+  secondFactorSecrets.push(...codes);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#download-codes").click()]);
+  assert.equal(download.suggestedFilename(), "recovery-codes.txt");
+  const downloaded = await readFile(await download.path(), "utf8");
+  for (const c of codes) assert.ok(downloaded.includes(c), "the download holds every code");
+  await shot(page, "35-two-factor-recovery-codes");
+  await page.getByRole("link", { name: "Done, I saved them" }).click();
+  await page.waitForURL("**/account/security");
+  assert.equal(await page.locator("#recovery-code-count").textContent(), "10");
+  await shot(page, "36-two-factor-on");
+  assert.ok(capture.messages.some((m) => /second_factor_added/.test(m.type) && m.to === email), "the added-notification email");
+
+  // Sign in: password, then the code (asked on its own page); "Remember me" carries through it.
+  await page.goto(`${app.url}/account`);
+  await submit(page, "Sign out");
+  await signInWith(page, email, PASSWORDS.first, { remember: true });
+  assert.equal(pathOf(page), "/signin/second-factor");
+  assert.equal(await sessionCookie(page), undefined, "no session before the second factor");
+  await shot(page, "37-signin-second-factor");
+  await page.getByLabel("Authentication code").fill("000000");
+  await submit(page, "Verify");
+  assert.match(await errorText(page), /That code is not correct/);
+  await shot(page, "38-signin-second-factor-wrong-code");
+  // The enrollment used this step's code; the next step's is accepted (±1 step) and not a replay.
+  const code = hotp(secret, step + 1);
+  secondFactorSecrets.push(code);
+  await page.getByLabel("Authentication code").fill(code);
+  await submit(page, "Verify");
+  assert.equal(pathOf(page), "/account");
+  assert.equal(await noticeText(page), "You are signed in.");
+  assert.ok((await sessionCookie(page)).expires > Date.now() / 1000 + 29 * 24 * 3600, "remembered: a persistent session cookie");
+  assert.ok(!(await page.context().cookies(app.url)).some((c) => c.name === "__Host-fw_signin"), "the pending signin cookie is gone");
+  await shot(page, "39-account-after-two-factor-signin");
+
+  // Sign in with a recovery code instead (typed in lower case).
+  await submit(page, "Sign out");
+  await signInWith(page, email, PASSWORDS.first);
+  assert.equal(pathOf(page), "/signin/second-factor");
+  await page.getByLabel("Recovery code").fill(codes[0].toLowerCase());
+  await shot(page, "40-signin-recovery-code");
+  await submit(page, "Use recovery code");
+  assert.equal(pathOf(page), "/account");
+  assert.match(await noticeText(page), /signed in with a recovery code/);
+  assert.equal((await sessionCookie(page)).expires, -1, "not remembered: a browser-session cookie");
+  await page.goto(`${app.url}/account/security`);
+  assert.equal(await page.locator("#recovery-code-count").textContent(), "9");
+
+  // New recovery codes (password again): the old ones are replaced.
+  await page.getByLabel("Current password").first().fill(PASSWORDS.first);
+  await submit(page, "Create new recovery codes");
+  assert.equal(await page.locator("h1").textContent(), "New recovery codes");
+  const newCodes = (await page.locator("#recovery-codes li").allTextContents()).map((c) => c.trim());
+  assert.equal(newCodes.length, 10);
+  assert.ok(!newCodes.some((c) => codes.includes(c)));
+  secondFactorSecrets.push(...newCodes);
+  await shot(page, "41-two-factor-new-recovery-codes");
+
+  // Remove (password again).
+  await page.goto(`${app.url}/account/security`);
+  await page.locator("#disable-password").fill(PASSWORDS.first);
+  await submit(page, "Turn off two-factor authentication");
+  assert.equal(pathOf(page), "/account/security");
+  assert.match(await noticeText(page), /Two-factor authentication is off/);
+  assert.equal(await page.locator("#two-factor-off").count(), 1);
+  await shot(page, "42-two-factor-removed");
+  assert.ok(capture.messages.some((m) => /second_factor_removed/.test(m.type) && m.to === email), "the removed-notification email");
+  await page.context().close();
+});
+
+test("remember me: a persistent session cookie only when checked", T, async () => {
+  const page = await (await newContext()).newPage();
+  const email = `lamport-${run}@example.com`;
+  await signUp(page, email, PASSWORDS.first);
+  await submit(page, "Sign out");
+
+  const plain = await signInWith(page, email, PASSWORDS.first);
+  assert.equal(pathOf(page), "/account");
+  const plainCookies = await page.context().cookies(app.url);
+  for (const name of ["__Host-fw_session", "__Host-fw_email"]) {
+    assert.equal(plainCookies.find((c) => c.name === name).expires, -1, `${name} is a browser-session cookie`);
+  }
+  assert.doesNotMatch(await setCookieOfPost(plain, "__Host-fw_session"), /Max-Age|Expires/i);
+  await submit(page, "Sign out");
+
+  await page.goto(`${app.url}/signin`);
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill(PASSWORDS.first);
+  await page.getByLabel("Remember me").check();
+  await shot(page, "43-signin-remember-me");
+  const remembered = await submit(page, "Sign in");
+  assert.equal(pathOf(page), "/account");
+  const sessionLine = await setCookieOfPost(remembered, "__Host-fw_session");
+  assert.match(sessionLine, /; Max-Age=2592000/);
+  assert.match(sessionLine, /; Path=\/; HttpOnly; Secure; SameSite=Lax/);
+  const cookies = await page.context().cookies(app.url);
+  for (const name of ["__Host-fw_session", "__Host-fw_email"]) {
+    const cookie = cookies.find((c) => c.name === name);
+    assert.ok(cookie.expires > Date.now() / 1000 + 29 * 24 * 3600, `${name} lasts the session lifetime`);
+    assert.deepEqual([cookie.httpOnly, cookie.secure, cookie.sameSite, cookie.path], [true, true, "Lax", "/"]);
+  }
+  await page.context().close();
+});
+
 test("no token, code or temporary password ever appeared in a URL", () => {
   assert.ok(requestedUrls.length > 50, `only ${requestedUrls.length} requests recorded`);
   const secrets = capture.messages.flatMap((m) => [m.data.email_address_verification_code, m.data.temporary_password]).filter(Boolean);
+  secrets.push(...secondFactorSecrets);
   for (const url of requestedUrls) {
     assert.doesNotMatch(url, TOKEN, url);
     for (const s of secrets) assert.ok(!url.includes(s), `${url} contains an emailed secret`);

@@ -1,7 +1,9 @@
 //! Main storage and rate-limit storage in SQLite-backed Durable Objects: one object per key (its id
 //! derived from the key), so every compare-and-set runs inside the single object that owns the key,
 //! with synchronous SQL and no `await` between read and write (atomic under the input gate).
-//! An alarm deletes entries past their expiry hint.
+//! Account storage (`AccountStore`) is the same object with one difference: it is named after a
+//! user id and holds that user's records, any number of keys. An alarm deletes entries past their
+//! expiry hint.
 //!
 //! An object exists only while it holds an entry: reads of an absent key write nothing (no table,
 //! no row, no alarm), and the delete or expiry that removes the last entry ends with
@@ -13,7 +15,8 @@
 
 use crate::encoding::{SequenceReader, SequenceWriter};
 use crate::ports::{
-    MainStorage, Millis, RateLimitEntry, RateLimitStorage, StorageError, StoredEntry,
+    AccountStorage, MainStorage, Millis, RateLimitEntry, RateLimitStorage, StorageError,
+    StoredEntry,
 };
 use async_trait::async_trait;
 use worker::{
@@ -104,7 +107,8 @@ impl StoreResponse {
     }
 }
 
-/// The SQL side shared by both object classes. Each object holds the one key it is named after.
+/// The SQL side shared by the object classes. A main or rate-limit object holds the one key it is
+/// named after; an account object holds the records of the user it is named after.
 ///
 /// The table exists only while the object holds an entry: it is created by the first write, and
 /// an object whose last entry goes is emptied with `deleteAll()` (see [`After::Vanish`]). Reads
@@ -231,6 +235,38 @@ impl EntryTable<'_> {
         Ok(())
     }
 
+    /// Every entry whose key starts with `prefix` and that has not expired at `now`, in key order,
+    /// encoded as `[count, (key, value, counter)…]`. `substr` rather than `LIKE`: no wildcards.
+    fn list(&self, prefix: &str, now: Millis) -> Result<Vec<u8>> {
+        let rows = all_rows(
+            self.sql,
+            "SELECT key, value, counter FROM entry WHERE substr(key, 1, length(?1)) = ?1 \
+             AND (expires_at = 0 OR expires_at > ?2) ORDER BY key",
+            vec![prefix.into(), SqlStorageValue::Integer(now)],
+        )?;
+        let mut out = SequenceWriter::new().int32(rows.len() as i32);
+        for row in rows {
+            let mut columns = row.into_iter();
+            let key = match columns.next() {
+                Some(SqlStorageValue::String(s)) => s,
+                other => return Err(format!("unexpected key column {other:?}").into()),
+            };
+            let value = match columns.next() {
+                Some(SqlStorageValue::Blob(bytes)) => bytes,
+                Some(SqlStorageValue::String(s)) => s.into_bytes(),
+                Some(SqlStorageValue::Null) | None => Vec::new(),
+                Some(other) => return Err(format!("unexpected value column {other:?}").into()),
+            };
+            let counter = match columns.next() {
+                Some(SqlStorageValue::Integer(n)) => n as i32,
+                Some(SqlStorageValue::Float(f)) => f as i32,
+                other => return Err(format!("unexpected counter column {other:?}").into()),
+            };
+            out = out.string(&key).bytes(&value).int32(counter);
+        }
+        Ok(out.finish())
+    }
+
     /// Runs one operation. Synchronous from read to write: nothing can interleave.
     fn apply(&self, request: StoreRequest) -> Result<(StoreResponse, After)> {
         let exists = self.exists()?;
@@ -243,6 +279,27 @@ impl EntryTable<'_> {
             row.counter == request.counter && (!check_entry_id || row.entry_id == request.entry_id)
         };
         let written = After::ScheduleExpiry(request.expires_at);
+        match request.op.as_str() {
+            // Account objects only: many keys per object.
+            "list" => {
+                let mut response = StoreResponse::status(OK);
+                if exists {
+                    response.value = self.list(&request.key, super::now_millis())?;
+                } else {
+                    response.value = SequenceWriter::new().int32(0).finish();
+                }
+                return Ok((response, After::Nothing));
+            }
+            "delete_all" => {
+                // Emptied here, synchronously: should `deleteAll()` fail, no record survives it.
+                if !exists {
+                    return Ok((StoreResponse::status(OK), After::Nothing));
+                }
+                self.sql.exec("DELETE FROM entry", None)?;
+                return Ok((StoreResponse::status(OK), After::Vanish));
+            }
+            _ => {}
+        }
         let (response, after) = match (request.op.as_str(), current) {
             ("get", Some(row)) => (
                 StoreResponse {
@@ -428,6 +485,10 @@ storage_object!(
     /// Rate-limit storage (token buckets), one object per key.
     RateLimitStore
 );
+storage_object!(
+    /// Account storage (per-user durable records, e.g. second factors), one object per user id.
+    AccountStore
+);
 
 /// The Worker side: sends one request to the object named after the key.
 pub struct ObjectStoreClient {
@@ -456,6 +517,17 @@ impl ObjectStoreClient {
         &self,
         request: StoreRequest,
     ) -> std::result::Result<StoreResponse, StorageError> {
+        let object_name = request.key.clone();
+        self.call_object(&object_name, request).await
+    }
+
+    /// Sends `request` to the object named `object_name` (the key itself, or for account storage
+    /// the user id).
+    async fn call_object(
+        &self,
+        object_name: &str,
+        request: StoreRequest,
+    ) -> std::result::Result<StoreResponse, StorageError> {
         let failed =
             |e: worker::Error| StorageError::Failed(format!("storage object call failed: {e}"));
         if self.failing {
@@ -465,7 +537,7 @@ impl ObjectStoreClient {
         }
         let stub = self
             .namespace
-            .id_from_name(&request.key)
+            .id_from_name(object_name)
             .and_then(|id| id.get_stub())
             .map_err(failed)?;
         let mut init = RequestInit::new();
@@ -490,6 +562,20 @@ impl ObjectStoreClient {
         request: StoreRequest,
     ) -> std::result::Result<StoreResponse, StorageError> {
         let response = self.call(request).await?;
+        Self::status_of(response)
+    }
+
+    /// The operation's answer for a user's account object.
+    async fn expect_ok_for_user(
+        &self,
+        user_id: &str,
+        request: StoreRequest,
+    ) -> std::result::Result<StoreResponse, StorageError> {
+        let response = self.call_object(user_id, request).await?;
+        Self::status_of(response)
+    }
+
+    fn status_of(response: StoreResponse) -> std::result::Result<StoreResponse, StorageError> {
         match response.status.as_str() {
             OK => Ok(response),
             NOT_FOUND => Err(StorageError::NotFound),
@@ -604,5 +690,98 @@ impl RateLimitStorage for ObjectStoreClient {
         req.entry_id = entry_id.to_string();
         req.counter = counter;
         self.expect_ok(req).await.map(|_| ())
+    }
+}
+
+/// The records of a `list` answer: `[count, (key, value, counter)…]`.
+fn decode_list(bytes: &[u8]) -> std::result::Result<Vec<(String, StoredEntry)>, StorageError> {
+    let mut r = SequenceReader::new(bytes);
+    let parse = |r: &mut SequenceReader| -> std::result::Result<_, crate::encoding::DecodeError> {
+        let count = r.int32()?;
+        let mut out = Vec::new();
+        for _ in 0..count.max(0) {
+            let key = r.string()?;
+            let value = r.byte_vec()?;
+            let counter = r.int32()?;
+            out.push((key, StoredEntry { value, counter }));
+        }
+        Ok(out)
+    };
+    parse(&mut r).map_err(|e| StorageError::Failed(format!("account object list reply: {e}")))
+}
+
+/// Account storage: every call goes to the object named after the user id (`idFromName`), whose
+/// records are that user's only.
+#[async_trait(?Send)]
+impl AccountStorage for ObjectStoreClient {
+    async fn get(
+        &self,
+        user_id: &str,
+        key: &str,
+    ) -> std::result::Result<StoredEntry, StorageError> {
+        let r = self
+            .expect_ok_for_user(user_id, request("get", key))
+            .await?;
+        Ok(StoredEntry {
+            value: r.value,
+            counter: r.counter,
+        })
+    }
+
+    async fn add(
+        &self,
+        user_id: &str,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Millis,
+    ) -> std::result::Result<(), StorageError> {
+        let mut req = request("add", key);
+        req.value = value;
+        req.expires_at = expires_at;
+        self.expect_ok_for_user(user_id, req).await.map(|_| ())
+    }
+
+    async fn update(
+        &self,
+        user_id: &str,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Millis,
+        counter: i32,
+    ) -> std::result::Result<(), StorageError> {
+        let mut req = request("update", key);
+        req.value = value;
+        req.expires_at = expires_at;
+        req.counter = counter;
+        self.expect_ok_for_user(user_id, req).await.map(|_| ())
+    }
+
+    async fn delete(
+        &self,
+        user_id: &str,
+        key: &str,
+        counter: i32,
+    ) -> std::result::Result<(), StorageError> {
+        // Account records carry an empty entry id, so this compares the counter alone.
+        let mut req = request("delete_checked", key);
+        req.counter = counter;
+        self.expect_ok_for_user(user_id, req).await.map(|_| ())
+    }
+
+    async fn list(
+        &self,
+        user_id: &str,
+        prefix: &str,
+    ) -> std::result::Result<Vec<(String, StoredEntry)>, StorageError> {
+        let r = self
+            .expect_ok_for_user(user_id, request("list", prefix))
+            .await?;
+        decode_list(&r.value)
+    }
+
+    async fn delete_all(&self, user_id: &str) -> std::result::Result<(), StorageError> {
+        self.expect_ok_for_user(user_id, request("delete_all", ""))
+            .await
+            .map(|_| ())
     }
 }

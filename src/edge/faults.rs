@@ -1,11 +1,13 @@
 //! Test-only fault switches, compiled in only with the `test-faults` cargo feature (never in a
-//! deployed build): a request header `X-Faroe-Test-Fault: kv | main-storage | rate-limit-storage`
-//! runs that one request on a server whose adapter of that name fails every call, and
+//! deployed build): a request header
+//! `X-Faroe-Test-Fault: kv | main-storage | rate-limit-storage | account-storage` runs that one
+//! request on a server whose adapter of that name fails every call, and
 //! `X-Faroe-Test-Fault: count-hashes` on one that logs a `test-hash` line per user password hash
 //! (for counting the hashes that concurrent requests run).
 
 use super::durable_object::ObjectStoreClient;
 use super::kv_cache::KvSessionCache;
+use crate::extensions::Extensions;
 use crate::ports::PasswordHashAlgorithm;
 use crate::server::{PasswordConfig, Ports, Server, SessionConfig};
 use async_trait::async_trait;
@@ -34,8 +36,11 @@ pub struct Rebuild {
     pub ports: Ports,
     pub passwords: PasswordConfig,
     pub session: SessionConfig,
+    pub extensions: Extensions,
     pub main_namespace: ObjectNamespace,
     pub rate_limit_namespace: ObjectNamespace,
+    /// ACCOUNT_STORAGE, when bound.
+    pub account_namespace: Option<ObjectNamespace>,
     pub kv: Option<KvStore>,
 }
 
@@ -62,9 +67,18 @@ pub fn server_for(rebuild: &Rebuild, fault: Option<String>) -> Result<Option<Ser
                 rebuild.rate_limit_namespace.clone(),
             ))
         }
+        "account-storage" => match &rebuild.account_namespace {
+            Some(namespace) => {
+                ports.account_storage = Rc::new(ObjectStoreClient::failing(namespace.clone()))
+            }
+            None => {
+                return Err("the account-storage fault needs the ACCOUNT_STORAGE binding".into())
+            }
+        },
         other => return Err(format!("unknown test fault {other}").into()),
     }
     Server::new(ports, rebuild.session, passwords)
+        .and_then(|server| server.with_extensions(rebuild.extensions.clone()))
         .map(Some)
         .map_err(Into::into)
 }

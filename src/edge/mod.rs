@@ -10,7 +10,7 @@ mod faults;
 mod http_client;
 mod kv_cache;
 
-pub use durable_object::{MainStore, RateLimitStore};
+pub use durable_object::{AccountStore, MainStore, RateLimitStore};
 
 use crate::adapters::email::{
     EmailDelivery, LogDelivery, PostmarkDelivery, RenderingEmailSender, ResendDelivery,
@@ -18,7 +18,7 @@ use crate::adapters::email::{
 };
 use crate::adapters::http::HttpClient;
 use crate::adapters::logging::JsonLineLogger;
-use crate::adapters::memory::{MemoryAccountStorage, NoCache};
+use crate::adapters::memory::NoCache;
 use crate::adapters::pwned::{NoBreachCheck, PwnedPasswordsChecker};
 use crate::adapters::turnstile::TurnstileVerifier;
 use crate::adapters::user_server::UserServerClient;
@@ -28,8 +28,8 @@ use crate::crypto::{hash_secret, verify_secret};
 use crate::endpoint::{ActionFilter, Rejection};
 use crate::password::Argon2id;
 use crate::ports::{
-    Cache, Clock, EmailAddressChecker, EmailSender, Millis, PasswordHashAlgorithm,
-    PasswordStrengthChecker, RateLimitStorage, UserStore,
+    AccountStorage, Cache, Clock, EmailAddressChecker, EmailSender, Millis, PasswordHashAlgorithm,
+    PasswordStrengthChecker, RateLimitStorage, StorageError, StoredEntry, UserStore,
 };
 use crate::rate_limit::{self, BucketSpec, Decision, RateLimitError};
 use crate::server::{PasswordConfig, Ports, Server};
@@ -70,6 +70,57 @@ struct AllowAllEmailAddresses;
 impl EmailAddressChecker for AllowAllEmailAddresses {
     async fn check_email_address(&self, _email_address: &str) -> std::result::Result<bool, String> {
         Ok(true)
+    }
+}
+
+/// Account storage of a deployment without the ACCOUNT_STORAGE binding and with no extension that
+/// uses it: never called (the extensions are its only users); should it be, every call fails.
+struct UnboundAccountStorage;
+
+impl UnboundAccountStorage {
+    fn failure<T>() -> std::result::Result<T, StorageError> {
+        Err(StorageError::Failed(
+            "account storage used without the ACCOUNT_STORAGE binding".into(),
+        ))
+    }
+}
+
+#[async_trait(?Send)]
+impl AccountStorage for UnboundAccountStorage {
+    async fn get(&self, _: &str, _: &str) -> std::result::Result<StoredEntry, StorageError> {
+        Self::failure()
+    }
+    async fn add(
+        &self,
+        _: &str,
+        _: &str,
+        _: Vec<u8>,
+        _: Millis,
+    ) -> std::result::Result<(), StorageError> {
+        Self::failure()
+    }
+    async fn update(
+        &self,
+        _: &str,
+        _: &str,
+        _: Vec<u8>,
+        _: Millis,
+        _: i32,
+    ) -> std::result::Result<(), StorageError> {
+        Self::failure()
+    }
+    async fn delete(&self, _: &str, _: &str, _: i32) -> std::result::Result<(), StorageError> {
+        Self::failure()
+    }
+    async fn list(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> std::result::Result<Vec<(String, StoredEntry)>, StorageError> {
+        Self::failure()
+    }
+    async fn delete_all(&self, _: &str) -> std::result::Result<(), StorageError> {
+        Self::failure()
     }
 }
 
@@ -128,6 +179,19 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
     let rate_limit_namespace = env
         .durable_object("RATE_LIMIT_STORAGE")
         .map_err(|e| binding_error("RATE_LIMIT_STORAGE", e))?;
+    // Required only when an extension keeps per-user records (docs/extensions.md): a deployment
+    // without extensions runs as before even if its wrangler.toml predates the binding.
+    let account_namespace = match env.durable_object("ACCOUNT_STORAGE") {
+        Ok(namespace) => Some(namespace),
+        Err(e) if config.extensions.uses_account_storage() => {
+            return Err(binding_error("ACCOUNT_STORAGE", e))
+        }
+        Err(_) => None,
+    };
+    let account_storage: Rc<dyn AccountStorage> = match &account_namespace {
+        Some(namespace) => Rc::new(durable_object::ObjectStoreClient::new(namespace.clone())),
+        None => Rc::new(UnboundAccountStorage),
+    };
     let kv = if config.session.cache_expiration > 0 {
         Some(
             env.kv("SESSION_CACHE")
@@ -215,9 +279,7 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
         clock: Rc::new(SystemClock),
         email_address_checker: Rc::new(AllowAllEmailAddresses),
         password_strength_checker,
-        // wt-totp-edge replaces this with the AccountStore DO adapter. Unused while every
-        // extension is off (this build never turns one on).
-        account_storage: Rc::new(MemoryAccountStorage::new(Rc::new(SystemClock))),
+        account_storage,
     };
     // One block buffer for the largest configured algorithm, whichever hashes first.
     Argon2id::plan_block_memory(
@@ -242,11 +304,14 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
         ports: ports.clone(),
         passwords: passwords.clone(),
         session: config.session,
+        extensions: config.extensions.clone(),
         main_namespace,
         rate_limit_namespace,
+        account_namespace,
         kv,
     };
-    let server = Server::new(ports, config.session, passwords)?;
+    let server = Server::new(ports, config.session, passwords)?
+        .with_extensions(config.extensions.clone())?;
     let ip_allowance = ip_allowance(env, &config);
     Ok(Deployment {
         server,

@@ -10,11 +10,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
 import { workerdCpuMs } from "../../scripts/bench/workerd.mjs";
+import { holdsData, inspectObject, objectIds } from "./objects.mjs";
 import {
   startWorker, startEmailCapture, startUserServer, invoke, SECRET, FAST_ALGORITHMS, sleep,
 } from "./harness.mjs";
@@ -26,73 +23,8 @@ const randomToken = () => `${randomId()}.${randomId()}`;
 
 // ---------------------------------------------------------------- local object files
 
-/** The directory of a Durable Object class's SQLite files under a persist directory. */
-function classDir(persistTo, className) {
-  const root = join(persistTo, "v3", "do");
-  if (!existsSync(root)) return null;
-  const dir = readdirSync(root).find((d) => d.endsWith(`-${className}`));
-  return dir ? join(root, dir) : null;
-}
-
-/** The object ids (file names without .sqlite) of a class that have a file. */
-function objectIds(persistTo, className) {
-  const dir = classDir(persistTo, className);
-  if (!dir) return new Set();
-  // Object files are named by the object id (64 hex digits); workerd's own `metadata.sqlite`
-  // (the namespace's alarm schedule) is not an object.
-  return new Set(readdirSync(dir).filter((f) => /^[0-9a-f]{64}\.sqlite$/.test(f)).map((f) => f.slice(0, -".sqlite".length)));
-}
-
-/**
- * Miniflare's wrapper around every Durable Object class writes the object's name (our key) into a
- * table `__miniflare_do_name` when an instance is constructed (miniflare
- * dist/src/workers/core/do-wrapper.worker.js), for its local explorer. It is local tooling, not our
- * storage and not in production, so it is reported as `name` and left out of `tables`.
- */
-const MINIFLARE_NAME_TABLE = "__miniflare_do_name";
-
-/**
- * What one object's file holds: its tables (ours and the platform's, e.g. `_cf_METADATA` for the
- * alarm) with their row counts, its name if miniflare recorded it, and the bytes of the database
- * and its WAL. The files are copied first and the copy opened, so workerd's open database is never
- * touched, and the WAL (committed writes not yet checkpointed) is read with the database.
- */
-function inspectObject(persistTo, className, id) {
-  const base = join(classDir(persistTo, className), `${id}.sqlite`);
-  let bytes = 0;
-  const copy = mkdtempSync(join(tmpdir(), "faroe-do-"));
-  try {
-    for (const suffix of ["", "-wal"]) {
-      if (!existsSync(base + suffix)) continue;
-      bytes += statSync(base + suffix).size;
-      copyFileSync(base + suffix, join(copy, `db${suffix}`));
-    }
-    if (!existsSync(join(copy, "db"))) return { bytes, tables: {}, name: null };
-    const db = new DatabaseSync(join(copy, "db"));
-    try {
-      const tables = {};
-      let name = null;
-      for (const { name: table } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()) {
-        if (table === MINIFLARE_NAME_TABLE) {
-          name = db.prepare(`SELECT name FROM ${MINIFLARE_NAME_TABLE} WHERE id = 1`).get()?.name ?? null;
-          continue;
-        }
-        tables[table] = db.prepare(`SELECT COUNT(*) AS n FROM "${table.replaceAll('"', '""')}"`).get().n;
-      }
-      return { bytes, tables, name };
-    } finally {
-      db.close();
-    }
-  } finally {
-    rmSync(copy, { recursive: true, force: true });
-  }
-}
-
 /** What an object holding one entry has: the entry, and its expiry alarm (`_cf_METADATA`). */
 const ONE_ENTRY = { entry: 1, _cf_METADATA: 1 };
-
-/** An object holds something when any table of ours or the platform's exists in its file. */
-const holdsData = (inspected) => Object.keys(inspected.tables).length > 0;
 
 /** Objects of both classes, by class. */
 function snapshot(persistTo) {

@@ -1,10 +1,12 @@
 // Example app for faroe-worker: a Worker that serves HTML pages and talks to the auth server
 // through the FAROE service binding. Tokens live only in HttpOnly cookies; every POST carries a
-// CSRF token. Pages: sign-up, sign-in, account, sign-out (here / everywhere), email change,
-// password change, password reset, account deletion.
+// CSRF token. Pages: sign-up, sign-in (with "remember me" and a second-factor step), account,
+// sign-out (here / everywhere), email change, password change, password reset, account deletion,
+// two-factor authentication (TOTP with recovery codes, faroe-worker's `totp` extension).
+import QRCode from "qrcode";
 import { EndpointError } from "../../../js/src/index.js";
 import { SIGNIN_FAILED, errorMessage } from "./messages.js";
-import { COOKIES, LIFETIMES, ConfigError, Context, csrfField, formatTime, html, plainErrorPage } from "./web.js";
+import { COOKIES, LIFETIMES, ConfigError, Context, csrfField, formatTime, html, plainErrorPage, raw } from "./web.js";
 
 /** An action error that ends the request with a message page. */
 class ActionFailure extends Error {
@@ -28,9 +30,13 @@ async function currentSession(ctx) {
   return null;
 }
 
-async function startSession(ctx, session, sessionToken, email) {
-  ctx.setCookie(COOKIES.session, sessionToken, LIFETIMES.session);
-  if (email) await ctx.rememberEmail(session.userId, email);
+/**
+ * Sets the session cookie: persistent (Max-Age = the session lifetime) only when the user asked to
+ * be remembered, otherwise a browser-session cookie that ends when the browser closes.
+ */
+async function startSession(ctx, session, sessionToken, email, { persistent = false } = {}) {
+  ctx.setCookie(COOKIES.session, sessionToken, persistent ? LIFETIMES.session : undefined);
+  if (email) await ctx.rememberEmail(session.userId, email, persistent);
 }
 
 /** Wraps a handler that needs a signed-in user. */
@@ -196,7 +202,7 @@ async function signupPasswordSubmit(ctx, form) {
 // Sign-in (one form; the signin token never leaves this request)
 // ---------------------------------------------------------------------------------------------
 
-function signinPage(ctx, { email = "", error = null, status = 200 } = {}) {
+function signinPage(ctx, { email = "", remember = false, error = null, status = 200 } = {}) {
   return ctx.page("Sign in", (csrf) => html`
 <form method="post" action="/signin">
   ${csrfField(csrf)}
@@ -204,6 +210,8 @@ function signinPage(ctx, { email = "", error = null, status = 200 } = {}) {
   <input id="email" name="email" type="email" autocomplete="username" required value="${email}">
   <label for="password">Password</label>
   <input id="password" name="password" type="password" autocomplete="current-password" required>
+  <label class="check"><input type="checkbox" id="remember" name="remember" value="1"${raw(remember ? " checked" : "")}> Remember me</label>
+  <p class="hint">Keeps you signed in on this device for 30 days. Leave it unchecked on a shared computer: you are signed out when the browser closes.</p>
   <button type="submit">Sign in</button>
 </form>
 <p class="hint"><a href="/reset">Forgot your password?</a> · <a href="/signup">Create an account</a></p>`, { error, status });
@@ -226,11 +234,12 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function signinSubmit(ctx, form) {
   const started = Date.now();
   const email = field(form, "email").trim();
-  const fail = (code) => signinPage(ctx, { email, error: errorMessage(code), status: statusFor(code) });
+  const remember = field(form, "remember") === "1";
+  const fail = (code) => signinPage(ctx, { email, remember, error: errorMessage(code), status: statusFor(code) });
   // Same sentence, status and timing whether or not the address has an account.
   const failIndistinguishably = async () => {
     await sleep(SIGNIN_FAILURE_FLOOR_MS - (Date.now() - started));
-    return signinPage(ctx, { email, error: SIGNIN_FAILED, status: 400 });
+    return signinPage(ctx, { email, remember, error: SIGNIN_FAILED, status: 400 });
   };
   const signin = await ctx.faroe.createSignin(email);
   if (!signin.ok) {
@@ -246,17 +255,111 @@ async function signinSubmit(ctx, form) {
     return fail(verified.errorCode);
   }
   const done = await ctx.faroe.completeSignin(signin.signinToken);
+  if (!done.ok && done.errorCode === "user_second_factor_not_verified") {
+    // The password was right and the account has two-factor authentication: the signin waits
+    // (in an HttpOnly cookie, for its 10 minutes) for a code on the next page.
+    ctx.setCookie(COOKIES.signin, encodePendingSignin(signin.signinToken, remember, email), LIFETIMES.signin);
+    return ctx.redirect("/signin/second-factor");
+  }
   if (!done.ok) return fail(done.errorCode);
-  await startSession(ctx, done.session, done.sessionToken, email);
+  await startSession(ctx, done.session, done.sessionToken, email, { persistent: remember });
   return ctx.redirect("/account?notice=signed-in");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in, second step: a code from the authenticator app or a recovery code
+// ---------------------------------------------------------------------------------------------
+
+const toBase64 = (text) => btoa(String.fromCharCode(...new TextEncoder().encode(text))).replace(/=+$/, "");
+function fromBase64(text) {
+  try {
+    return new TextDecoder().decode(Uint8Array.from(atob(text ?? ""), (c) => c.charCodeAt(0)));
+  } catch {
+    return "";
+  }
+}
+
+/** The pending signin cookie: `<token>~<1 | 0 for remember me>~<base64 address>`. */
+function encodePendingSignin(token, remember, email) {
+  return `${token}~${remember ? 1 : 0}~${toBase64(email)}`;
+}
+
+async function loadPendingSignin(ctx) {
+  const value = ctx.cookie(COOKIES.signin);
+  if (!value) return { redirect: ctx.redirect("/signin") };
+  const [token, remember, encodedEmail] = value.split("~");
+  const expired = () => {
+    ctx.clearCookie(COOKIES.signin);
+    return { redirect: ctx.redirect("/signin?notice=signin-expired") };
+  };
+  const result = await ctx.extensions.getSignin(token);
+  if (!result.ok) {
+    if (result.errorCode !== "invalid_signin_token") throw new ActionFailure(result.errorCode);
+    return expired();
+  }
+  if (!result.signin.userFirstFactorVerified) return expired();
+  return { token, remember: remember === "1", email: fromBase64(encodedEmail), signin: result.signin };
+}
+
+function secondFactorPage(ctx, { error = null, status = 200 } = {}) {
+  return ctx.page("Two-factor authentication", (csrf) => html`
+<p>Enter the 6-digit code from your authenticator app.</p>
+<form method="post" action="/signin/second-factor">
+  ${csrfField(csrf)}
+  <label for="totp-code">Authentication code</label>
+  <input id="totp-code" name="totp_code" type="text" inputmode="numeric" pattern="[0-9 ]*" autocomplete="one-time-code" spellcheck="false" required>
+  <button type="submit">Verify</button>
+</form>
+<hr>
+<p>No access to your authenticator app? Use one of your recovery codes. Each works once.</p>
+<form method="post" action="/signin/second-factor">
+  ${csrfField(csrf)}
+  <label for="recovery-code">Recovery code</label>
+  <input id="recovery-code" name="recovery_code" type="text" autocomplete="off" spellcheck="false" required>
+  <button type="submit" class="secondary">Use recovery code</button>
+</form>
+<p class="hint"><a href="/signin">Cancel and start again</a></p>`, { error, status });
+}
+
+async function secondFactorForm(ctx) {
+  const { redirect } = await loadPendingSignin(ctx);
+  if (redirect) return redirect;
+  return secondFactorPage(ctx);
+}
+
+async function secondFactorSubmit(ctx, form) {
+  const { redirect, token, remember, email, signin } = await loadPendingSignin(ctx);
+  if (redirect) return redirect;
+  const recoveryCode = field(form, "recovery_code");
+  if (!signin.userSecondFactorVerified) {
+    const verified = recoveryCode
+      ? await ctx.extensions.verifySigninRecoveryCode(token, recoveryCode)
+      : await ctx.extensions.verifySigninTOTPCode(token, field(form, "totp_code").replace(/\s+/g, ""));
+    if (!verified.ok && verified.errorCode !== "user_second_factor_already_verified") {
+      if (verified.errorCode === "invalid_signin_token") {
+        ctx.clearCookie(COOKIES.signin);
+        return ctx.redirect("/signin?notice=signin-expired");
+      }
+      return secondFactorPage(ctx, { error: errorMessage(verified.errorCode), status: statusFor(verified.errorCode) });
+    }
+  }
+  const done = await ctx.faroe.completeSignin(token);
+  if (!done.ok) {
+    ctx.clearCookie(COOKIES.signin);
+    return signinPage(ctx, { email, remember, error: errorMessage(done.errorCode), status: statusFor(done.errorCode) });
+  }
+  ctx.clearCookie(COOKIES.signin);
+  await startSession(ctx, done.session, done.sessionToken, email, { persistent: remember });
+  return ctx.redirect(`/account?notice=${recoveryCode ? "signed-in-recovery-code" : "signed-in"}`);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Account, sign-out
 // ---------------------------------------------------------------------------------------------
 
-async function accountPage(ctx, form, { session }, { error = null, status = 200 } = {}) {
+async function accountPage(ctx, form, { token, session }, { error = null, status = 200 } = {}) {
   const email = await ctx.rememberedEmail(session.userId);
+  const factors = await secondFactors(ctx, token);
   return ctx.page("Your account", (csrf) => html`
 <dl>
   <dt>Email address</dt><dd id="account-email">${email ?? "(sign in again to show it)"}</dd>
@@ -264,8 +367,10 @@ async function accountPage(ctx, form, { session }, { error = null, status = 200 
   <dt>Session ID</dt><dd id="session-id">${session.id}</dd>
   <dt>Signed in at</dt><dd id="session-created">${formatTime(session.createdAt)}</dd>
   <dt>Session expires</dt><dd id="session-expires">${session.expiresAt ? formatTime(session.expiresAt) : "after 30 days without use"}</dd>
+  ${factors ? html`<dt>Two-factor authentication</dt><dd id="two-factor-status">${factors.totpEnabled ? `on since ${formatTime(factors.totpEnabledAt)}` : "off"}</dd>` : ""}
 </dl>
 <ul class="actions">
+  ${factors ? html`<li><a href="/account/security">Two-factor authentication</a></li>` : ""}
   <li><a href="/account/email">Change email address</a></li>
   <li><a href="/account/password">Change password</a></li>
   <li><a href="/account/delete">Delete account</a></li>
@@ -297,7 +402,7 @@ async function signout(ctx) {
  * one included, so this browser then signs in again with the password just set and gets a fresh
  * session. Returns the redirect that ends the request.
  */
-async function signOutEverywhereElse(ctx, sessionToken, email, password, successNotice) {
+async function signOutEverywhereElse(ctx, sessionToken, email, password, successNotice, { persistent = false } = {}) {
   const ended = await ctx.faroe.deleteAllSessions(sessionToken);
   if (!ended.ok) return ctx.redirect("/account?notice=others-not-signed-out");
   const signin = email ? await ctx.faroe.createSignin(email) : { ok: false };
@@ -308,7 +413,7 @@ async function signOutEverywhereElse(ctx, sessionToken, email, password, success
     ctx.clearAll();
     return ctx.redirect("/signin?notice=signed-out-everywhere-sign-in-again");
   }
-  await startSession(ctx, done.session, done.sessionToken, email);
+  await startSession(ctx, done.session, done.sessionToken, email, { persistent });
   return ctx.redirect(`/account?notice=${successNotice}`);
 }
 
@@ -421,7 +526,8 @@ async function emailVerifySubmit(ctx, form, { token: sessionToken, session }) {
     return fail(done.errorCode, state);
   }
   ctx.clearCookie(COOKIES.emailUpdate);
-  await ctx.rememberEmail(session.userId, update.newEmailAddress);
+  const remembered = await ctx.rememberedSignin(session.userId);
+  await ctx.rememberEmail(session.userId, update.newEmailAddress, remembered?.persistent ?? false);
   return ctx.redirect("/account?notice=email-updated");
 }
 
@@ -487,8 +593,10 @@ async function passwordSubmit(ctx, form, { token: sessionToken, session }) {
   }
   ctx.clearCookie(COOKIES.passwordUpdate);
   if (field(form, "signout_others")) {
-    const email = await ctx.rememberedEmail(session.userId);
-    return signOutEverywhereElse(ctx, sessionToken, email, field(form, "new_password"), "password-updated-others-signed-out");
+    const remembered = await ctx.rememberedSignin(session.userId);
+    return signOutEverywhereElse(ctx, sessionToken, remembered?.email, field(form, "new_password"), "password-updated-others-signed-out", {
+      persistent: remembered?.persistent ?? false,
+    });
   }
   return ctx.redirect("/account?notice=password-updated");
 }
@@ -599,6 +707,225 @@ async function resetVerifySubmit(ctx, form) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Two-factor authentication: TOTP with recovery codes (faroe-worker's `totp` extension)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The user's second factors, or null when faroe-worker runs without the `totp` extension (its
+ * actions are then unknown: HTTP 400), so the pages leave two-factor authentication out.
+ */
+async function secondFactors(ctx, sessionToken) {
+  try {
+    const result = await ctx.extensions.getUserSecondFactors(sessionToken);
+    if (!result.ok) throw new ActionFailure(result.errorCode);
+    return result.userSecondFactors;
+  } catch (e) {
+    if (e instanceof EndpointError && e.status === 400 && e.reason === "unknown action") return null;
+    throw e;
+  }
+}
+
+/** The QR code of the otpauth:// URI as inline SVG (no image request, so the strict CSP holds). */
+async function qrSvg(uri) {
+  return QRCode.toString(uri, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
+}
+
+/** The base32 key in groups of four, easier to type into an app by hand. */
+const groupedKey = (key) => key.match(/.{1,4}/g).join(" ");
+
+/** The recovery codes as a text file in a data: URL (the codes are shown once, never stored here). */
+function recoveryCodesDownload(ctx, codes) {
+  const text = `${ctx.env.APP_NAME || "Faroe example"} recovery codes\n` +
+    "Each code signs you in once when you cannot use your authenticator app.\n\n" + codes.join("\n") + "\n";
+  return `data:text/plain;charset=utf-8,${encodeURIComponent(text)}`;
+}
+
+function recoveryCodesPage(ctx, codes, { title, intro }) {
+  return ctx.page(title, html`
+<p>${intro}</p>
+<p><strong>Save these recovery codes now: they are shown only once.</strong> Each one signs you in once if you lose your authenticator app.</p>
+<ol class="codes" id="recovery-codes">${codes.map((c) => html`<li>${c}</li>`)}</ol>
+<a class="button" id="download-codes" href="${recoveryCodesDownload(ctx, codes)}" download="recovery-codes.txt">Download codes</a>
+<p><a href="/account/security">Done, I saved them</a></p>`, { signedIn: true });
+}
+
+async function securityPage(ctx, { token }, { error = null, status = 200 } = {}) {
+  const factors = await secondFactors(ctx, token);
+  if (!factors) {
+    return ctx.page("Two-factor authentication", html`<p>Two-factor authentication is not turned on for this server (faroe-worker's <code>EXTENSIONS=totp</code>).</p>
+<p class="hint"><a href="/account">Back to your account</a></p>`, { signedIn: true, status: 404 });
+  }
+  const pending = await existingEnrollment(ctx, token);
+  if (!factors.totpEnabled && pending?.enrollment.userIdentityVerified) return totpConfirmPage(ctx, { started: true });
+  return ctx.page("Two-factor authentication", (csrf) => factors.totpEnabled
+    ? html`
+<p class="notice" id="two-factor-on">Two-factor authentication is <strong>on</strong> since ${formatTime(factors.totpEnabledAt)}.</p>
+<dl>
+  <dt>Recovery codes left</dt><dd id="recovery-code-count">${String(factors.recoveryCodeCount)}</dd>
+  <dt>Created</dt><dd>${formatTime(factors.recoveryCodesCreatedAt)}</dd>
+</dl>
+<form method="post" action="/account/security/recovery-codes">
+  ${csrfField(csrf)}
+  <h2>New recovery codes</h2>
+  <p class="hint">Replaces all your recovery codes; the old ones stop working.</p>
+  <label for="regenerate-password">Current password</label>
+  <input id="regenerate-password" name="password" type="password" autocomplete="current-password" required>
+  <button type="submit" class="secondary">Create new recovery codes</button>
+</form>
+<form method="post" action="/account/security/disable">
+  ${csrfField(csrf)}
+  <h2>Turn off</h2>
+  <label for="disable-password">Current password</label>
+  <input id="disable-password" name="password" type="password" autocomplete="current-password" required>
+  <button type="submit" class="danger">Turn off two-factor authentication</button>
+</form>
+<p class="hint"><a href="/account">Back to your account</a></p>`
+    : html`
+<p id="two-factor-off">Two-factor authentication is <strong>off</strong>. Turn it on to ask for a code from an authenticator app (such as Google Authenticator, 1Password or Aegis) after your password when you sign in.</p>
+<form method="post" action="/account/security/enable">
+  ${csrfField(csrf)}
+  <label for="password">Current password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required>
+  <button type="submit">Turn on two-factor authentication</button>
+</form>
+<p class="hint"><a href="/account">Back to your account</a></p>`, { error, status, signedIn: true });
+}
+
+async function securityForm(ctx, form, current) {
+  return securityPage(ctx, current);
+}
+
+async function existingEnrollment(ctx, sessionToken) {
+  const token = ctx.cookie(COOKIES.totpEnrollment);
+  if (!token) return null;
+  const result = await ctx.extensions.getUserTOTPEnrollment(sessionToken, token);
+  if (result.ok) return { token, enrollment: result.userTOTPEnrollment };
+  if (!["invalid_user_totp_enrollment_token", "session_mismatch"].includes(result.errorCode)) throw new ActionFailure(result.errorCode);
+  ctx.clearCookie(COOKIES.totpEnrollment);
+  return null;
+}
+
+/**
+ * The page that confirms the authenticator app: the QR code and the key (only right after the
+ * password, the one time faroe-worker returns the key), then a field for the first code.
+ */
+async function totpConfirmPage(ctx, { key = null, uri = null, started = false, error = null, status = 200 } = {}) {
+  const svg = uri ? await qrSvg(uri) : null;
+  return ctx.page("Set up your authenticator app", (csrf) => html`
+${svg
+    ? html`<p>Scan this QR code with your authenticator app, or type the key into it.</p>
+<div class="qr" id="totp-qr" role="img" aria-label="QR code for your authenticator app">${raw(svg)}</div>
+<p>Key</p>
+<code class="key" id="totp-key">${groupedKey(key)}</code>`
+    : html`<p>${started ? "You started setting up two-factor authentication. " : ""}Enter the code your authenticator app shows for this account.
+If you did not add the account to your app, start again to see a new QR code.</p>`}
+<form method="post" action="/account/security/confirm">
+  ${csrfField(csrf)}
+  <label for="totp-code">6-digit code from the app</label>
+  <input id="totp-code" name="totp_code" type="text" inputmode="numeric" pattern="[0-9 ]*" autocomplete="one-time-code" spellcheck="false" required>
+  <button type="submit">Turn on</button>
+</form>
+<form method="post" action="/account/security/restart" class="inline">
+  ${csrfField(csrf)}
+  <button type="submit" class="secondary">Start again</button>
+</form>
+<p class="hint"><a href="/account">Cancel</a></p>`, { error, status, signedIn: true });
+}
+
+async function totpEnable(ctx, form, current) {
+  const { token: sessionToken } = current;
+  let existing = await existingEnrollment(ctx, sessionToken);
+  if (existing?.enrollment.userIdentityVerified) {
+    // The key was shown already (it is returned once): start a fresh enrollment for a new one.
+    await ctx.extensions.deleteUserTOTPEnrollment(sessionToken, existing.token);
+    ctx.clearCookie(COOKIES.totpEnrollment);
+    existing = null;
+  }
+  if (!existing) {
+    const created = await ctx.extensions.createUserTOTPEnrollment(sessionToken);
+    if (!created.ok) return securityPage(ctx, current, { error: errorMessage(created.errorCode), status: statusFor(created.errorCode) });
+    existing = { token: created.userTOTPEnrollmentToken, enrollment: created.userTOTPEnrollment };
+    ctx.setCookie(COOKIES.totpEnrollment, existing.token, LIFETIMES.totpEnrollment);
+  }
+  const verified = await ctx.extensions.verifyUserTOTPEnrollmentUserPassword(sessionToken, existing.token, field(form, "password"));
+  if (!verified.ok) return securityPage(ctx, current, { error: errorMessage(verified.errorCode), status: statusFor(verified.errorCode) });
+  return totpConfirmPage(ctx, { key: verified.totpKey, uri: verified.totpKeyURI });
+}
+
+async function totpRestart(ctx, form, current) {
+  const existing = await existingEnrollment(ctx, current.token);
+  if (existing) await ctx.extensions.deleteUserTOTPEnrollment(current.token, existing.token);
+  ctx.clearCookie(COOKIES.totpEnrollment);
+  return ctx.redirect("/account/security");
+}
+
+async function totpConfirm(ctx, form, current) {
+  const { token: sessionToken } = current;
+  const existing = await existingEnrollment(ctx, sessionToken);
+  if (!existing || !existing.enrollment.userIdentityVerified) return ctx.redirect("/account/security?notice=two-factor-setup-expired");
+  if (!existing.enrollment.totpCodeVerified) {
+    const code = field(form, "totp_code").replace(/\s+/g, "");
+    const verified = await ctx.extensions.verifyUserTOTPEnrollmentTOTPCode(sessionToken, existing.token, code);
+    if (!verified.ok && verified.errorCode !== "totp_code_already_verified") {
+      return totpConfirmPage(ctx, { error: errorMessage(verified.errorCode), status: statusFor(verified.errorCode) });
+    }
+  }
+  const done = await ctx.extensions.completeUserTOTPEnrollment(sessionToken, existing.token);
+  ctx.clearCookie(COOKIES.totpEnrollment);
+  if (!done.ok) return securityPage(ctx, current, { error: errorMessage(done.errorCode), status: statusFor(done.errorCode) });
+  return recoveryCodesPage(ctx, done.recoveryCodes, {
+    title: "Two-factor authentication is on",
+    intro: "From now on, signing in asks for a code from your authenticator app after your password.",
+  });
+}
+
+/**
+ * Runs a password-confirmed change in one request (create → verify the password → complete), so
+ * its token never leaves the Worker; a wrong password deletes the entity. Returns the completion
+ * result, or `{ ok: false, errorCode }` from the first step that failed.
+ */
+async function withPasswordAgain(ctx, sessionToken, password, { create, tokenOf, verify, remove, complete }) {
+  const created = await create(sessionToken);
+  if (!created.ok) return created;
+  const token = tokenOf(created);
+  const verified = await verify(sessionToken, token, password);
+  if (!verified.ok) {
+    await remove(sessionToken, token);
+    return verified;
+  }
+  return complete(sessionToken, token);
+}
+
+async function recoveryCodesRegenerate(ctx, form, current) {
+  const x = ctx.extensions;
+  const done = await withPasswordAgain(ctx, current.token, field(form, "password"), {
+    create: (s) => x.createUserRecoveryCodeRegeneration(s),
+    tokenOf: (r) => r.userRecoveryCodeRegenerationToken,
+    verify: (s, t, p) => x.verifyUserRecoveryCodeRegenerationUserPassword(s, t, p),
+    remove: (s, t) => x.deleteUserRecoveryCodeRegeneration(s, t),
+    complete: (s, t) => x.completeUserRecoveryCodeRegeneration(s, t),
+  });
+  if (!done.ok) return securityPage(ctx, current, { error: errorMessage(done.errorCode), status: statusFor(done.errorCode) });
+  return recoveryCodesPage(ctx, done.recoveryCodes, {
+    title: "New recovery codes",
+    intro: "Your old recovery codes no longer work.",
+  });
+}
+
+async function totpDisable(ctx, form, current) {
+  const x = ctx.extensions;
+  const done = await withPasswordAgain(ctx, current.token, field(form, "password"), {
+    create: (s) => x.createUserTOTPDeletion(s),
+    tokenOf: (r) => r.userTOTPDeletionToken,
+    verify: (s, t, p) => x.verifyUserTOTPDeletionUserPassword(s, t, p),
+    remove: (s, t) => x.deleteUserTOTPDeletion(s, t),
+    complete: (s, t) => x.completeUserTOTPDeletion(s, t),
+  });
+  if (!done.ok) return securityPage(ctx, current, { error: errorMessage(done.errorCode), status: statusFor(done.errorCode) });
+  return ctx.redirect("/account/security?notice=two-factor-off");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Account deletion: current password
 // ---------------------------------------------------------------------------------------------
 
@@ -668,6 +995,8 @@ const ROUTES = {
   "POST /signup/password": signupPasswordSubmit,
   "GET /signin": signinForm,
   "POST /signin": signinSubmit,
+  "GET /signin/second-factor": secondFactorForm,
+  "POST /signin/second-factor": secondFactorSubmit,
   "GET /account": signedIn(accountPage),
   "POST /signout": signout,
   "POST /signout-everywhere": signedIn(signoutEverywhere),
@@ -678,6 +1007,12 @@ const ROUTES = {
   "POST /account/email/resend": signedIn(emailResend),
   "GET /account/password": signedIn(passwordForm),
   "POST /account/password": signedIn(passwordSubmit),
+  "GET /account/security": signedIn(securityForm),
+  "POST /account/security/enable": signedIn(totpEnable),
+  "POST /account/security/confirm": signedIn(totpConfirm),
+  "POST /account/security/restart": signedIn(totpRestart),
+  "POST /account/security/recovery-codes": signedIn(recoveryCodesRegenerate),
+  "POST /account/security/disable": signedIn(totpDisable),
   "GET /account/delete": signedIn(deleteForm),
   "POST /account/delete": signedIn(deleteSubmit),
   "GET /reset": resetForm,

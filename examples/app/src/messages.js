@@ -30,6 +30,16 @@ const ERRORS = {
   invalid_user_password_update_token: "This password change has expired. Please start again.",
   invalid_user_deletion_token: "This request has expired. Please start again.",
   invalid_user_password_reset_token: "This password reset has expired. Please start again.",
+  incorrect_totp_code: "That code is not correct. Enter the current code from your authenticator app (each code works once).",
+  incorrect_recovery_code: "That recovery code is not correct or was already used.",
+  totp_already_enabled: "Two-factor authentication is already on.",
+  totp_not_enabled: "Two-factor authentication is off.",
+  second_factor_not_enabled: "Two-factor authentication is off.",
+  totp_code_not_verified: "Please enter a code from your authenticator app first.",
+  user_second_factor_not_verified: "Please enter a code from your authenticator app.",
+  invalid_user_totp_enrollment_token: "This setup has expired. Please start again.",
+  invalid_user_recovery_code_regeneration_token: "This request has expired. Please start again.",
+  invalid_user_totp_deletion_token: "This request has expired. Please start again.",
 };
 
 /**
@@ -46,6 +56,11 @@ export function errorMessage(code) {
 const NOTICES = {
   "welcome": "Welcome! Your account is ready and you are signed in.",
   "signed-in": "You are signed in.",
+  "signed-in-recovery-code":
+    "You are signed in with a recovery code, which is now used up. Running low? Create new ones under Two-factor authentication.",
+  "signin-expired": ERRORS.invalid_signin_token,
+  "two-factor-off": "Two-factor authentication is off. Signing in now needs only your password.",
+  "two-factor-setup-expired": "This setup has expired. Please start again.",
   "signed-out": "You have been signed out.",
   "signed-out-everywhere": "You have been signed out on all devices. Other devices are signed out within a minute.",
   "signin-required": "Please sign in to continue.",

@@ -1,6 +1,6 @@
 // Request context for the example app: cookies, the CSRF token, signed values and HTML pages.
 import { Client } from "@faroe/client";
-import { ServiceBindingEndpointClient } from "../../../js/src/index.js";
+import { ExtensionClient, ServiceBindingEndpointClient } from "../../../js/src/index.js";
 import { noticeMessage } from "./messages.js";
 
 /**
@@ -17,6 +17,9 @@ export const COOKIES = {
   passwordUpdate: "__Host-fw_password_update",
   deletion: "__Host-fw_deletion",
   reset: "__Host-fw_reset",
+  /** A signin waiting for its second factor (token, "remember me", address). */
+  signin: "__Host-fw_signin",
+  totpEnrollment: "__Host-fw_totp_enrollment",
 };
 
 /** Cookie lifetimes in seconds (flow cookies match the Faroe entity lifetimes). */
@@ -27,6 +30,8 @@ export const LIFETIMES = {
   passwordUpdate: 10 * 60,
   deletion: 10 * 60,
   reset: 20 * 60,
+  signin: 10 * 60,
+  totpEnrollment: 10 * 60,
 };
 
 export class ConfigError extends Error {}
@@ -136,6 +141,12 @@ const STYLE = `
   button.danger { background: #c62828; }
   form.inline { display: inline-block; margin-right: 8px; }
   label.check { font-weight: 400; margin-top: 16px; }
+  .qr { display: block; width: 208px; height: 208px; margin: 12px 0; }
+  .qr svg { width: 100%; height: 100%; }
+  code.key { display: block; font-size: 1.05rem; letter-spacing: .08em; word-break: break-all; background: #f2f4f7; padding: 8px 10px; border-radius: 6px; }
+  ol.codes { columns: 2; font-family: ui-monospace, monospace; font-size: 1.05rem; line-height: 1.8; background: #f2f4f7; border-radius: 6px; padding: 10px 10px 10px 36px; }
+  a.button { display: inline-block; margin-top: 14px; padding: 9px 18px; border-radius: 6px; background: #e4e8ee; color: #1d2433; text-decoration: none; }
+  hr { border: 0; border-top: 1px solid #e4e8ee; margin: 24px 0; }
   .error { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; padding: 10px 12px; border-radius: 6px; }
   .notice { background: #e7f4ea; color: #1e5128; border: 1px solid #b7dfc0; padding: 10px 12px; border-radius: 6px; }
   .hint { color: #5b6475; font-size: .9rem; }
@@ -160,16 +171,20 @@ export class Context {
     }
     // The user's own address (Cloudflare sets CF-Connecting-IP on the app's request) drives
     // faroe-worker's per-IP limit; the service-binding call would otherwise carry none.
-    this.faroe = new Client(new ServiceBindingEndpointClient(env.FAROE, {
+    const endpoint = new ServiceBindingEndpointClient(env.FAROE, {
       secret: env.FAROE_ENDPOINT_SECRET || null,
       clientAddress: request.headers.get("CF-Connecting-IP"),
-    }));
+    });
+    this.faroe = new Client(endpoint);
+    // faroe-worker's extension actions (two-factor authentication), over the same endpoint client.
+    this.extensions = new ExtensionClient(endpoint);
   }
 
   cookie(name) {
     return this.cookies[name] || null;
   }
 
+  /** `maxAge` in seconds; without it the cookie is a browser-session cookie. */
   setCookie(name, value, maxAge) {
     const expiry = maxAge === undefined ? "" : `; Max-Age=${maxAge}`;
     this.setCookies.push(`${name}=${value}; Path=/; HttpOnly; Secure; SameSite=Lax${expiry}`);
@@ -229,18 +244,30 @@ export class Context {
     return this.verify("csrf", cookie, field);
   }
 
-  /** Remembers the address to show on the account page, bound to the user id. */
-  async rememberEmail(userId, email) {
+  /**
+   * Remembers the address to show on the account page and whether this browser asked to be
+   * remembered, bound to the user id. The cookie lasts as long as the session cookie
+   * (`persistent`: the session lifetime; otherwise until the browser closes).
+   */
+  async rememberEmail(userId, email, persistent) {
     const encoded = base64url(encoder.encode(email));
-    this.setCookie(COOKIES.email, `${encoded}.${await this.sign("email", `${userId}\n${email}`)}`, LIFETIMES.session);
+    const flag = persistent ? "p" : "b";
+    const signature = await this.sign("email", `${userId}\n${email}\n${flag}`);
+    this.setCookie(COOKIES.email, `${encoded}.${flag}.${signature}`, persistent ? LIFETIMES.session : undefined);
+  }
+
+  /** `{ email, persistent }` from the signed cookie, or null. */
+  async rememberedSignin(userId) {
+    const [encoded, flag, signature] = (this.cookie(COOKIES.email) ?? "").split(".");
+    const bytes = fromBase64url(encoded);
+    if (!bytes || !["p", "b"].includes(flag) || !signature) return null;
+    const email = new TextDecoder().decode(bytes);
+    if (!(await this.verify("email", `${userId}\n${email}\n${flag}`, signature))) return null;
+    return { email, persistent: flag === "p" };
   }
 
   async rememberedEmail(userId) {
-    const [encoded, signature] = (this.cookie(COOKIES.email) ?? "").split(".");
-    const bytes = fromBase64url(encoded);
-    if (!bytes || !signature) return null;
-    const email = new TextDecoder().decode(bytes);
-    return (await this.verify("email", `${userId}\n${email}`, signature)) ? email : null;
+    return (await this.rememberedSignin(userId))?.email ?? null;
   }
 
   redirect(location) {

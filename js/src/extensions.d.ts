@@ -1,0 +1,128 @@
+// Hand-written types for the extension actions (docs/extensions.md). Results have @faroe/client's
+// shape: a success with the action's values, or `ActionErrorResult` with the error code.
+import type { ActionErrorResult, ActionInvocationEndpointClient, ActionResult, ActionSuccessResult } from "@faroe/client";
+
+/** `user_totp_enrollment`: lives 10 minutes, bound to the session that created it. */
+export interface UserTOTPEnrollment {
+  id: string;
+  userId: string;
+  sessionId: string;
+  userIdentityVerified: boolean;
+  totpCodeVerified: boolean;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** `user_recovery_code_regeneration`: lives 10 minutes, bound to its session. */
+export interface UserRecoveryCodeRegeneration {
+  id: string;
+  userId: string;
+  sessionId: string;
+  userIdentityVerified: boolean;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** `user_totp_deletion`: lives 10 minutes, bound to its session. */
+export interface UserTOTPDeletion {
+  id: string;
+  userId: string;
+  sessionId: string;
+  userIdentityVerified: boolean;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** `user_second_factors`: the user's second-factor status. */
+export interface UserSecondFactors {
+  userId: string;
+  totpEnabled: boolean;
+  totpEnabledAt: Date | null;
+  /** Unused recovery codes left. */
+  recoveryCodeCount: number;
+  recoveryCodesCreatedAt: Date | null;
+}
+
+/** Faroe's signin model with the two fields an enabled extension adds. */
+export interface SigninWithSecondFactor {
+  id: string;
+  userId: string;
+  userFirstFactorVerified: boolean;
+  userSecondFactorRequired: boolean;
+  userSecondFactorVerified: boolean;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export type GetSigninWithSecondFactorActionResult = (ActionSuccessResult & { signin: SigninWithSecondFactor }) | ActionErrorResult;
+export type CreateUserTOTPEnrollmentActionResult =
+  | (ActionSuccessResult & { userTOTPEnrollment: UserTOTPEnrollment; userTOTPEnrollmentToken: string })
+  | ActionErrorResult;
+export type GetUserTOTPEnrollmentActionResult = (ActionSuccessResult & { userTOTPEnrollment: UserTOTPEnrollment }) | ActionErrorResult;
+/** The key is returned here only, once: base32 (RFC 4648, no padding) and as an `otpauth://` URI. */
+export type VerifyUserTOTPEnrollmentUserPasswordActionResult =
+  | (ActionSuccessResult & { totpKey: string; totpKeyURI: string })
+  | ActionErrorResult;
+/** The 10 recovery codes are returned here and by regeneration only. */
+export type CompleteUserTOTPEnrollmentActionResult =
+  | (ActionSuccessResult & { userSecondFactors: UserSecondFactors; recoveryCodes: string[] })
+  | ActionErrorResult;
+export type CreateUserRecoveryCodeRegenerationActionResult =
+  | (ActionSuccessResult & { userRecoveryCodeRegeneration: UserRecoveryCodeRegeneration; userRecoveryCodeRegenerationToken: string })
+  | ActionErrorResult;
+export type GetUserRecoveryCodeRegenerationActionResult =
+  | (ActionSuccessResult & { userRecoveryCodeRegeneration: UserRecoveryCodeRegeneration })
+  | ActionErrorResult;
+export type CompleteUserRecoveryCodeRegenerationActionResult = CompleteUserTOTPEnrollmentActionResult;
+export type CreateUserTOTPDeletionActionResult =
+  | (ActionSuccessResult & { userTOTPDeletion: UserTOTPDeletion; userTOTPDeletionToken: string })
+  | ActionErrorResult;
+export type GetUserTOTPDeletionActionResult = (ActionSuccessResult & { userTOTPDeletion: UserTOTPDeletion }) | ActionErrorResult;
+export type UserSecondFactorsActionResult = (ActionSuccessResult & { userSecondFactors: UserSecondFactors }) | ActionErrorResult;
+
+/**
+ * faroe-worker's extension actions (`EXTENSIONS=totp`), over the same endpoint client as
+ * `new Client(endpointClient)` from @faroe/client. Action errors resolve with `ok: false`; an
+ * endpoint failure rejects (`EndpointError`), and so does a malformed answer. With the extension
+ * off, the endpoint answers its actions with HTTP 400 "unknown action" (an `EndpointError`).
+ */
+export declare class ExtensionClient {
+  constructor(actionInvocationEndpointClient: ActionInvocationEndpointClient);
+  readonly actionInvocationEndpointClient: ActionInvocationEndpointClient;
+
+  /** `get_signin` with `userSecondFactorRequired` / `userSecondFactorVerified` (extension on only). */
+  getSignin(signinToken: string): Promise<GetSigninWithSecondFactorActionResult>;
+
+  createUserTOTPEnrollment(sessionToken: string): Promise<CreateUserTOTPEnrollmentActionResult>;
+  getUserTOTPEnrollment(sessionToken: string, userTOTPEnrollmentToken: string): Promise<GetUserTOTPEnrollmentActionResult>;
+  deleteUserTOTPEnrollment(sessionToken: string, userTOTPEnrollmentToken: string): Promise<ActionResult>;
+  verifyUserTOTPEnrollmentUserPassword(sessionToken: string, userTOTPEnrollmentToken: string, password: string): Promise<VerifyUserTOTPEnrollmentUserPasswordActionResult>;
+  verifyUserTOTPEnrollmentTOTPCode(sessionToken: string, userTOTPEnrollmentToken: string, totpCode: string): Promise<ActionResult>;
+  completeUserTOTPEnrollment(sessionToken: string, userTOTPEnrollmentToken: string): Promise<CompleteUserTOTPEnrollmentActionResult>;
+
+  createUserRecoveryCodeRegeneration(sessionToken: string): Promise<CreateUserRecoveryCodeRegenerationActionResult>;
+  getUserRecoveryCodeRegeneration(sessionToken: string, userRecoveryCodeRegenerationToken: string): Promise<GetUserRecoveryCodeRegenerationActionResult>;
+  deleteUserRecoveryCodeRegeneration(sessionToken: string, userRecoveryCodeRegenerationToken: string): Promise<ActionResult>;
+  verifyUserRecoveryCodeRegenerationUserPassword(sessionToken: string, userRecoveryCodeRegenerationToken: string, password: string): Promise<ActionResult>;
+  completeUserRecoveryCodeRegeneration(sessionToken: string, userRecoveryCodeRegenerationToken: string): Promise<CompleteUserRecoveryCodeRegenerationActionResult>;
+
+  createUserTOTPDeletion(sessionToken: string): Promise<CreateUserTOTPDeletionActionResult>;
+  getUserTOTPDeletion(sessionToken: string, userTOTPDeletionToken: string): Promise<GetUserTOTPDeletionActionResult>;
+  deleteUserTOTPDeletion(sessionToken: string, userTOTPDeletionToken: string): Promise<ActionResult>;
+  verifyUserTOTPDeletionUserPassword(sessionToken: string, userTOTPDeletionToken: string, password: string): Promise<ActionResult>;
+  completeUserTOTPDeletion(sessionToken: string, userTOTPDeletionToken: string): Promise<UserSecondFactorsActionResult>;
+
+  getUserSecondFactors(sessionToken: string): Promise<UserSecondFactorsActionResult>;
+
+  verifySigninTOTPCode(signinToken: string, totpCode: string): Promise<ActionResult>;
+  verifySigninRecoveryCode(signinToken: string, recoveryCode: string): Promise<ActionResult>;
+
+  /** Operator/support action (needs only a user id): keep it off untrusted callers with ACTION_BLOCKLIST. */
+  deleteUserSecondFactors(userId: string): Promise<ActionResult>;
+}
+
+export declare function mapJSONObjectToUserTOTPEnrollment(json: unknown): UserTOTPEnrollment;
+export declare function mapJSONObjectToUserRecoveryCodeRegeneration(json: unknown): UserRecoveryCodeRegeneration;
+export declare function mapJSONObjectToUserTOTPDeletion(json: unknown): UserTOTPDeletion;
+export declare function mapJSONObjectToUserSecondFactors(json: unknown): UserSecondFactors;
+export declare function mapJSONObjectToSignin(json: unknown): SigninWithSecondFactor;

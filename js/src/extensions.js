@@ -1,0 +1,253 @@
+// Typed methods for faroe-worker's extension actions (docs/extensions.md), next to @faroe/client's
+// `Client` and over the same endpoint client. Results have @faroe/client's shape:
+// `{ ok: true, actionInvocationId, …values }` or `{ ok: false, actionInvocationId, errorCode }`.
+// A malformed answer throws, as @faroe/client does.
+
+function fail(message) {
+  throw new Error(`faroe-worker extension result: ${message}`);
+}
+
+function object(value, name) {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) fail(`Invalid or missing '${name}' field`);
+  return value;
+}
+
+function string(o, name) {
+  if (typeof o[name] !== "string") fail(`Invalid or missing '${name}' field`);
+  return o[name];
+}
+
+function boolean(o, name) {
+  if (typeof o[name] !== "boolean") fail(`Invalid or missing '${name}' field`);
+  return o[name];
+}
+
+function count(o, name) {
+  const v = o[name];
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) fail(`Invalid or missing '${name}' field`);
+  return v;
+}
+
+/** A Unix timestamp in seconds as a Date; `nullable` accepts null. */
+function time(o, name, nullable = false) {
+  const v = o[name];
+  if (nullable && v === null) return null;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) fail(`Invalid or missing '${name}' field`);
+  return new Date(v * 1000);
+}
+
+function stringArray(o, name) {
+  const v = o[name];
+  if (!Array.isArray(v) || !v.every((s) => typeof s === "string")) fail(`Invalid or missing '${name}' field`);
+  return [...v];
+}
+
+/** Fields every session-bound extension entity has. */
+function sessionBoundEntity(json, name) {
+  const o = object(json, name);
+  return {
+    id: string(o, "id"),
+    userId: string(o, "user_id"),
+    sessionId: string(o, "session_id"),
+    userIdentityVerified: boolean(o, "user_identity_verified"),
+  };
+}
+
+function withTimes(entity, o) {
+  return { ...entity, createdAt: time(o, "created_at"), expiresAt: time(o, "expires_at") };
+}
+
+export function mapJSONObjectToUserTOTPEnrollment(json) {
+  const o = object(json, "user_totp_enrollment");
+  return withTimes({ ...sessionBoundEntity(o, "user_totp_enrollment"), totpCodeVerified: boolean(o, "totp_code_verified") }, o);
+}
+
+export function mapJSONObjectToUserRecoveryCodeRegeneration(json) {
+  const o = object(json, "user_recovery_code_regeneration");
+  return withTimes(sessionBoundEntity(o, "user_recovery_code_regeneration"), o);
+}
+
+export function mapJSONObjectToUserTOTPDeletion(json) {
+  const o = object(json, "user_totp_deletion");
+  return withTimes(sessionBoundEntity(o, "user_totp_deletion"), o);
+}
+
+export function mapJSONObjectToUserSecondFactors(json) {
+  const o = object(json, "user_second_factors");
+  return {
+    userId: string(o, "user_id"),
+    totpEnabled: boolean(o, "totp_enabled"),
+    totpEnabledAt: time(o, "totp_enabled_at", true),
+    recoveryCodeCount: count(o, "recovery_code_count"),
+    recoveryCodesCreatedAt: time(o, "recovery_codes_created_at", true),
+  };
+}
+
+/** The signin model with the extension's two fields (present when an extension is on). */
+export function mapJSONObjectToSignin(json) {
+  const o = object(json, "signin");
+  return {
+    id: string(o, "id"),
+    userId: string(o, "user_id"),
+    userFirstFactorVerified: boolean(o, "user_first_factor_verified"),
+    userSecondFactorRequired: boolean(o, "user_second_factor_required"),
+    userSecondFactorVerified: boolean(o, "user_second_factor_verified"),
+    createdAt: time(o, "created_at"),
+    expiresAt: time(o, "expires_at"),
+  };
+}
+
+/** How each result value is read: [wire name, result name, mapper]. */
+const value = {
+  token: (wire, name) => [wire, name, (v) => (typeof v === "string" ? v : fail(`Invalid or missing '${wire}' field`))],
+  model: (wire, name, map) => [wire, name, map],
+  strings: (wire, name) => [wire, name, (v) => stringArray({ [wire]: v }, wire)],
+};
+const ENROLLMENT = value.model("user_totp_enrollment", "userTOTPEnrollment", mapJSONObjectToUserTOTPEnrollment);
+const REGENERATION = value.model("user_recovery_code_regeneration", "userRecoveryCodeRegeneration", mapJSONObjectToUserRecoveryCodeRegeneration);
+const DELETION = value.model("user_totp_deletion", "userTOTPDeletion", mapJSONObjectToUserTOTPDeletion);
+const SECOND_FACTORS = value.model("user_second_factors", "userSecondFactors", mapJSONObjectToUserSecondFactors);
+const RECOVERY_CODES = value.strings("recovery_codes", "recoveryCodes");
+
+/**
+ * The extension actions, for a deployment with `EXTENSIONS` set (docs/extensions.md). Construct it
+ * with the same endpoint client as @faroe/client's `Client`.
+ */
+export class ExtensionClient {
+  /** @param {{ sendActionInvocationEndpointRequest(body: string): Promise<string> }} actionInvocationEndpointClient */
+  constructor(actionInvocationEndpointClient) {
+    if (!actionInvocationEndpointClient || typeof actionInvocationEndpointClient.sendActionInvocationEndpointRequest !== "function") {
+      throw new TypeError("ExtensionClient: the endpoint client must have a sendActionInvocationEndpointRequest(body) method");
+    }
+    this.actionInvocationEndpointClient = actionInvocationEndpointClient;
+  }
+
+  /**
+   * Sends one action and reads its result: the error code, or each of `values` through its mapper.
+   * @param {string} action
+   * @param {Record<string, string>} args
+   * @param {Array<[string, string, (v: unknown) => unknown]>} values
+   */
+  async invoke(action, args, values = []) {
+    const text = await this.actionInvocationEndpointClient.sendActionInvocationEndpointRequest(JSON.stringify({ action, arguments: args }));
+    const result = object(JSON.parse(text), "result");
+    const actionInvocationId = string(result, "action_invocation_id");
+    if (typeof result.ok !== "boolean") fail("Invalid or missing 'ok' field");
+    if (!result.ok) return { ok: false, actionInvocationId, errorCode: string(result, "error_code") };
+    const out = { ok: true, actionInvocationId };
+    if (values.length === 0) return out;
+    const received = object(result.values, "values");
+    for (const [wire, name, map] of values) {
+      if (!(wire in received)) fail(`Invalid or missing '${wire}' field`);
+      out[name] = map(received[wire]);
+    }
+    return out;
+  }
+
+  // Signin (the model with the second-factor fields)
+  getSignin(signinToken) {
+    return this.invoke("get_signin", { signin_token: signinToken }, [value.model("signin", "signin", mapJSONObjectToSignin)]);
+  }
+
+  // TOTP enrollment
+  createUserTOTPEnrollment(sessionToken) {
+    return this.invoke("create_user_totp_enrollment", { session_token: sessionToken }, [
+      ENROLLMENT,
+      value.token("user_totp_enrollment_token", "userTOTPEnrollmentToken"),
+    ]);
+  }
+  getUserTOTPEnrollment(sessionToken, userTOTPEnrollmentToken) {
+    return this.invoke("get_user_totp_enrollment", { session_token: sessionToken, user_totp_enrollment_token: userTOTPEnrollmentToken }, [ENROLLMENT]);
+  }
+  deleteUserTOTPEnrollment(sessionToken, userTOTPEnrollmentToken) {
+    return this.invoke("delete_user_totp_enrollment", { session_token: sessionToken, user_totp_enrollment_token: userTOTPEnrollmentToken });
+  }
+  verifyUserTOTPEnrollmentUserPassword(sessionToken, userTOTPEnrollmentToken, password) {
+    return this.invoke(
+      "verify_user_totp_enrollment_user_password",
+      { session_token: sessionToken, user_totp_enrollment_token: userTOTPEnrollmentToken, password },
+      [value.token("totp_key", "totpKey"), value.token("totp_key_uri", "totpKeyURI")],
+    );
+  }
+  verifyUserTOTPEnrollmentTOTPCode(sessionToken, userTOTPEnrollmentToken, totpCode) {
+    return this.invoke("verify_user_totp_enrollment_totp_code", {
+      session_token: sessionToken, user_totp_enrollment_token: userTOTPEnrollmentToken, totp_code: totpCode,
+    });
+  }
+  completeUserTOTPEnrollment(sessionToken, userTOTPEnrollmentToken) {
+    return this.invoke("complete_user_totp_enrollment", { session_token: sessionToken, user_totp_enrollment_token: userTOTPEnrollmentToken }, [
+      SECOND_FACTORS,
+      RECOVERY_CODES,
+    ]);
+  }
+
+  // Recovery-code regeneration
+  createUserRecoveryCodeRegeneration(sessionToken) {
+    return this.invoke("create_user_recovery_code_regeneration", { session_token: sessionToken }, [
+      REGENERATION,
+      value.token("user_recovery_code_regeneration_token", "userRecoveryCodeRegenerationToken"),
+    ]);
+  }
+  getUserRecoveryCodeRegeneration(sessionToken, userRecoveryCodeRegenerationToken) {
+    return this.invoke("get_user_recovery_code_regeneration", {
+      session_token: sessionToken, user_recovery_code_regeneration_token: userRecoveryCodeRegenerationToken,
+    }, [REGENERATION]);
+  }
+  deleteUserRecoveryCodeRegeneration(sessionToken, userRecoveryCodeRegenerationToken) {
+    return this.invoke("delete_user_recovery_code_regeneration", {
+      session_token: sessionToken, user_recovery_code_regeneration_token: userRecoveryCodeRegenerationToken,
+    });
+  }
+  verifyUserRecoveryCodeRegenerationUserPassword(sessionToken, userRecoveryCodeRegenerationToken, password) {
+    return this.invoke("verify_user_recovery_code_regeneration_user_password", {
+      session_token: sessionToken, user_recovery_code_regeneration_token: userRecoveryCodeRegenerationToken, password,
+    });
+  }
+  completeUserRecoveryCodeRegeneration(sessionToken, userRecoveryCodeRegenerationToken) {
+    return this.invoke("complete_user_recovery_code_regeneration", {
+      session_token: sessionToken, user_recovery_code_regeneration_token: userRecoveryCodeRegenerationToken,
+    }, [SECOND_FACTORS, RECOVERY_CODES]);
+  }
+
+  // TOTP removal
+  createUserTOTPDeletion(sessionToken) {
+    return this.invoke("create_user_totp_deletion", { session_token: sessionToken }, [
+      DELETION,
+      value.token("user_totp_deletion_token", "userTOTPDeletionToken"),
+    ]);
+  }
+  getUserTOTPDeletion(sessionToken, userTOTPDeletionToken) {
+    return this.invoke("get_user_totp_deletion", { session_token: sessionToken, user_totp_deletion_token: userTOTPDeletionToken }, [DELETION]);
+  }
+  deleteUserTOTPDeletion(sessionToken, userTOTPDeletionToken) {
+    return this.invoke("delete_user_totp_deletion", { session_token: sessionToken, user_totp_deletion_token: userTOTPDeletionToken });
+  }
+  verifyUserTOTPDeletionUserPassword(sessionToken, userTOTPDeletionToken, password) {
+    return this.invoke("verify_user_totp_deletion_user_password", {
+      session_token: sessionToken, user_totp_deletion_token: userTOTPDeletionToken, password,
+    });
+  }
+  completeUserTOTPDeletion(sessionToken, userTOTPDeletionToken) {
+    return this.invoke("complete_user_totp_deletion", { session_token: sessionToken, user_totp_deletion_token: userTOTPDeletionToken }, [
+      SECOND_FACTORS,
+    ]);
+  }
+
+  // Status
+  getUserSecondFactors(sessionToken) {
+    return this.invoke("get_user_second_factors", { session_token: sessionToken }, [SECOND_FACTORS]);
+  }
+
+  // Sign-in second step
+  verifySigninTOTPCode(signinToken, totpCode) {
+    return this.invoke("verify_signin_totp_code", { signin_token: signinToken, totp_code: totpCode });
+  }
+  verifySigninRecoveryCode(signinToken, recoveryCode) {
+    return this.invoke("verify_signin_recovery_code", { signin_token: signinToken, recovery_code: recoveryCode });
+  }
+
+  // Operator (support) action: block it with ACTION_BLOCKLIST where untrusted callers reach the endpoint.
+  deleteUserSecondFactors(userId) {
+    return this.invoke("delete_user_second_factors", { user_id: userId });
+  }
+}
