@@ -111,6 +111,7 @@ fn resolver_setup() -> (Server, String) {
         password_hash_counter: 0,
         disabled_counter: 0,
         sessions_counter: 0,
+        email_language: None,
     });
     let ports = Ports {
         main_storage: Rc::new(MemoryMainStorage::new()),

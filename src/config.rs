@@ -1,6 +1,9 @@
 //! Deployment configuration from Worker vars and secrets: every variable, its default and its error
 //! message in one place. Parsed once per isolate; errors name the variable at fault.
 
+use crate::adapters::email::{
+    LanguageSource, BUILT_IN_LANGUAGE, COMPLETE_LANGUAGES, DEFAULT_LANGUAGE_ORDER,
+};
 use crate::endpoint::{ActionFilter, ACTIONS};
 use crate::extensions::{self, Extensions, TotpConfig};
 use crate::password::{
@@ -32,14 +35,16 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "USER_STORE", default: "d1", meaning: "d1 or user_server" },
     Variable { name: "USER_SERVER_URL", default: "(none)", meaning: "user server endpoint (unless a USER_SERVER service binding exists)" },
     Variable { name: "USER_SERVER_SECRET", default: "(none)", meaning: "bearer secret sent to the user server" },
-    Variable { name: "EMAIL_PROVIDER", default: "(required)", meaning: "log, webhook, resend, postmark or service" },
+    Variable { name: "EMAIL_PROVIDER", default: "(required)", meaning: "log, webhook, resend, postmark, service or cloudflare (Email Service's send_email binding SEND_EMAIL)" },
     Variable { name: "EMAIL_WEBHOOK_URL", default: "(none)", meaning: "webhook provider endpoint" },
     Variable { name: "EMAIL_WEBHOOK_SECRET", default: "(none)", meaning: "bearer secret sent to the webhook" },
     Variable { name: "RESEND_API_KEY", default: "(none)", meaning: "Resend API key (secret)" },
     Variable { name: "RESEND_API_URL", default: crate::adapters::email::DEFAULT_RESEND_API_URL, meaning: "Resend API base URL" },
     Variable { name: "POSTMARK_SERVER_TOKEN", default: "(none)", meaning: "Postmark server token (secret)" },
     Variable { name: "POSTMARK_API_URL", default: crate::adapters::email::DEFAULT_POSTMARK_API_URL, meaning: "Postmark API base URL" },
-    Variable { name: "EMAIL_FROM", default: "(none)", meaning: "sender address for resend and postmark" },
+    Variable { name: "EMAIL_FROM", default: "(none)", meaning: "sender address for resend, postmark and cloudflare" },
+    Variable { name: "EMAIL_DEFAULT_LANGUAGE", default: crate::adapters::email::BUILT_IN_LANGUAGE, meaning: "language of emails no other rule decides, and of every template another language lacks; must have all templates (docs/emails.md)" },
+    Variable { name: "EMAIL_LANGUAGE_ORDER", default: "user_store,request", meaning: "where a message's language comes from, first match wins, before EMAIL_DEFAULT_LANGUAGE: user_store (the user's email_language), request (X-Faroe-Email-Language); none = always the default" },
     Variable { name: "APP_NAME", default: "Faroe", meaning: "application name used in email bodies" },
     Variable { name: "PASSWORD_BREACH_CHECK", default: "on", meaning: "off disables the Pwned Passwords check" },
     Variable { name: "PWNED_PASSWORDS_URL", default: crate::adapters::pwned::DEFAULT_PWNED_PASSWORDS_URL, meaning: "Pwned Passwords range API base URL" },
@@ -125,6 +130,10 @@ pub enum EmailConfig {
         from: String,
     },
     Service,
+    /// Cloudflare Email Service through the `send_email` binding SEND_EMAIL.
+    Cloudflare {
+        from: String,
+    },
 }
 
 /// Per-IP abuse limit for the unauthenticated entry points (off when `per_minute == 0`).
@@ -147,6 +156,10 @@ pub struct Config {
     pub temporary_password_algorithm: Argon2id,
     pub user_store: UserStoreConfig,
     pub email: EmailConfig,
+    /// EMAIL_DEFAULT_LANGUAGE: a language with every template.
+    pub email_default_language: String,
+    /// EMAIL_LANGUAGE_ORDER.
+    pub email_language_order: Vec<LanguageSource>,
     pub app_name: String,
     /// `None` when the breach check is off.
     pub pwned_passwords_url: Option<String>,
@@ -210,6 +223,37 @@ fn action_list(
         list.push(item.to_string());
     }
     Ok(list)
+}
+
+/// EMAIL_LANGUAGE_ORDER: a comma list of distinct sources, or `none`.
+fn language_order(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<LanguageSource>, ConfigError> {
+    const NAME: &str = "EMAIL_LANGUAGE_ORDER";
+    let Some(raw) = get(NAME) else {
+        return Ok(DEFAULT_LANGUAGE_ORDER.to_vec());
+    };
+    if raw.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    let mut order = Vec::new();
+    for item in raw.split(',').map(str::trim) {
+        let source = match item {
+            "user_store" => LanguageSource::UserStore,
+            "request" => LanguageSource::Request,
+            other => {
+                return Err(error(
+                    NAME,
+                    format!("\"{other}\" is not user_store or request (or the whole value none)"),
+                ))
+            }
+        };
+        if order.contains(&source) {
+            return Err(error(NAME, format!("lists {item} twice")));
+        }
+        order.push(source);
+    }
+    Ok(order)
 }
 
 fn required(
@@ -453,12 +497,11 @@ impl Config {
 
         let email =
             match get("EMAIL_PROVIDER").as_deref() {
-                None => {
-                    return Err(error(
-                        "EMAIL_PROVIDER",
-                        "is required: log (development only), webhook, resend, postmark or service",
-                    ))
-                }
+                None => return Err(error(
+                    "EMAIL_PROVIDER",
+                    "is required: log (development only), webhook, resend, postmark, service or \
+                         cloudflare",
+                )),
                 Some("log") if !development_mode => return Err(error(
                     "EMAIL_PROVIDER",
                     "log writes verification codes and temporary passwords to the Worker log and \
@@ -486,13 +529,32 @@ impl Config {
                     from: required(get, "EMAIL_FROM", "when EMAIL_PROVIDER=postmark")?,
                 },
                 Some("service") => EmailConfig::Service,
+                Some("cloudflare") => EmailConfig::Cloudflare {
+                    from: required(get, "EMAIL_FROM", "when EMAIL_PROVIDER=cloudflare")?,
+                },
                 Some(other) => {
                     return Err(error(
                         "EMAIL_PROVIDER",
-                        format!("\"{other}\" is not log, webhook, resend, postmark or service"),
+                        format!(
+                        "\"{other}\" is not log, webhook, resend, postmark, service or cloudflare"
+                    ),
                     ))
                 }
             };
+        let email_default_language = get("EMAIL_DEFAULT_LANGUAGE")
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| BUILT_IN_LANGUAGE.into());
+        if !COMPLETE_LANGUAGES.contains(&email_default_language.as_str()) {
+            return Err(error(
+                "EMAIL_DEFAULT_LANGUAGE",
+                format!(
+                    "\"{email_default_language}\" is not a language with every template under \
+                     templates/email (complete: {})",
+                    COMPLETE_LANGUAGES.join(", ")
+                ),
+            ));
+        }
+        let email_language_order = language_order(get)?;
 
         let pwned_passwords_url = if boolean(get, "PASSWORD_BREACH_CHECK", true)? {
             Some(
@@ -547,6 +609,8 @@ impl Config {
             user_store,
             email,
             app_name,
+            email_default_language,
+            email_language_order,
             pwned_passwords_url,
             ip_rate_limit: IpRateLimit { per_minute, burst },
             turnstile_secret_key: get("TURNSTILE_SECRET_KEY"),
@@ -947,6 +1011,55 @@ mod tests {
             &[("ACTION_BLOCKLIST", "delete_user_second_factor")],
             "ACTION_BLOCKLIST",
         );
+    }
+
+    #[test]
+    fn email_languages_default_to_english_and_name_complete_template_sets() {
+        use crate::adapters::email::LanguageSource::{Request, UserStore};
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.email_default_language, "en");
+        assert_eq!(c.email_language_order, vec![UserStore, Request]);
+        let c = parse(&[
+            ("EMAIL_DEFAULT_LANGUAGE", "de"),
+            ("EMAIL_LANGUAGE_ORDER", " request , user_store "),
+        ])
+        .unwrap();
+        assert_eq!(c.email_default_language, "de");
+        assert_eq!(c.email_language_order, vec![Request, UserStore]);
+        let c = parse(&[("EMAIL_LANGUAGE_ORDER", "request")]).unwrap();
+        assert_eq!(c.email_language_order, vec![Request]);
+        let c = parse(&[("EMAIL_LANGUAGE_ORDER", "none")]).unwrap();
+        assert!(c.email_language_order.is_empty());
+        let e = refused(
+            &[("EMAIL_DEFAULT_LANGUAGE", "fr")],
+            "EMAIL_DEFAULT_LANGUAGE",
+        );
+        assert!(e.problem.contains("complete: de, en"), "{e}");
+        refused(
+            &[("EMAIL_DEFAULT_LANGUAGE", "EN")],
+            "EMAIL_DEFAULT_LANGUAGE",
+        );
+        for order in ["user", "request,request", "none,request", "request,"] {
+            refused(&[("EMAIL_LANGUAGE_ORDER", order)], "EMAIL_LANGUAGE_ORDER");
+        }
+    }
+
+    #[test]
+    fn the_cloudflare_email_provider_needs_a_sender_address() {
+        refused(&[("EMAIL_PROVIDER", "cloudflare")], "EMAIL_FROM");
+        let c = parse(&[
+            ("EMAIL_PROVIDER", "cloudflare"),
+            ("EMAIL_FROM", "auth@example.com"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.email,
+            EmailConfig::Cloudflare {
+                from: "auth@example.com".into()
+            }
+        );
+        let e = refused(&[("EMAIL_PROVIDER", "smtp")], "EMAIL_PROVIDER");
+        assert!(e.problem.contains("cloudflare"), "{e}");
     }
 
     #[test]

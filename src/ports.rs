@@ -4,6 +4,7 @@
 //! I/O ports are async. Their futures need not be `Send`: a Worker isolate is single-threaded.
 
 use async_trait::async_trait;
+use std::rc::Rc;
 
 /// Unix time in milliseconds, the unit of every clock reading and duration in the core.
 pub type Millis = i64;
@@ -149,6 +150,9 @@ pub struct User {
     pub password_hash_counter: i32,
     pub disabled_counter: i32,
     pub sessions_counter: i32,
+    /// The user's email language, where the store keeps one (ours, not Faroe's: D1's optional
+    /// `email_language` column, the user server's optional member). `None` when absent.
+    pub email_language: Option<String>,
 }
 
 /// The errors Faroe tells apart; everything else is `Failed` (→ `internal_error`, logged).
@@ -214,10 +218,24 @@ pub trait PasswordHashAlgorithm {
     async fn hash(&self, password: &str, salt: &[u8]) -> Result<Vec<u8>, String>;
 }
 
+/// What is known of one message's language (ours, not Faroe's): the user's stored language and
+/// the app's language for this request. Either may be absent or name a language the deployment
+/// has no templates for; the sender's rule decides (docs/emails.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LanguageHints<'a> {
+    pub user: Option<&'a str>,
+    pub request: Option<&'a str>,
+}
+
 /// The six messages Faroe sends (spec §9), and the extensions' notifications (docs/extensions.md).
 /// `display_name` may be empty.
 #[async_trait(?Send)]
 pub trait EmailSender {
+    /// This sender for one message with these language hints; `None` (the default, for senders
+    /// that write one language) means this sender as it is.
+    fn for_languages(&self, _hints: LanguageHints<'_>) -> Option<Rc<dyn EmailSender>> {
+        None
+    }
     async fn send_signup_email_address_verification_code(
         &self,
         email_address: &str,

@@ -61,6 +61,7 @@ pub struct PasswordConfig {
 }
 
 /// A Faroe server: resolve requests with [`Server::resolve`](crate::endpoint).
+#[derive(Clone)]
 pub struct Server {
     pub(crate) ports: Ports,
     pub(crate) session_config: SessionConfig,
@@ -68,6 +69,8 @@ pub struct Server {
     pub(crate) temporary_password_algorithm: Rc<dyn PasswordHashAlgorithm>,
     /// The enabled extensions (docs/extensions.md); all off after [`Server::new`].
     pub(crate) extensions: Extensions,
+    /// The app's email language for this invocation (ours: `X-Faroe-Email-Language`).
+    pub(crate) email_language: Option<String>,
 }
 
 impl Server {
@@ -98,6 +101,7 @@ impl Server {
             user_password_algorithms: passwords.user_password_algorithms,
             temporary_password_algorithm: passwords.temporary_password_algorithm,
             extensions: Extensions::default(),
+            email_language: None,
         })
     }
 
@@ -109,6 +113,15 @@ impl Server {
 
     pub fn extensions(&self) -> &Extensions {
         &self.extensions
+    }
+
+    /// This server for invocations whose emails the app asks for in `language` (a hint: the
+    /// email sender's rule decides, and ignores a language it has no templates for).
+    pub fn with_email_language(&self, language: &str) -> Server {
+        Server {
+            email_language: Some(language.to_string()),
+            ..self.clone()
+        }
     }
 
     pub fn session_config(&self) -> &SessionConfig {

@@ -66,6 +66,7 @@ fn user() -> User {
         password_hash_counter: 2,
         disabled_counter: 3,
         sessions_counter: 4,
+        email_language: None,
     }
 }
 
@@ -223,6 +224,40 @@ fn counters_above_i32_max_wrap_like_the_reference() {
     let got = block_on(client.get_user("u1")).unwrap();
     assert_eq!(got.sessions_counter, -1);
     assert_eq!(got.disabled_counter, i32::MIN);
+}
+
+#[test]
+fn the_user_server_may_send_an_email_language() {
+    let http = Rc::new(FakeHttp::default());
+    let client = UserServerClient::new("http://users.local/", None, http.clone());
+    let mut model = user_to_json(&user());
+    assert!(
+        model.get("email_language").is_none(),
+        "absent unless the user has one"
+    );
+    // Faroe's model without the member: no language.
+    http.answer(200, &ok(json!({ "user": model.clone() })));
+    assert_eq!(
+        block_on(client.get_user("u1")).unwrap().email_language,
+        None
+    );
+    model["email_language"] = json!(null);
+    http.answer(200, &ok(json!({ "user": model.clone() })));
+    assert_eq!(
+        block_on(client.get_user("u1")).unwrap().email_language,
+        None
+    );
+    model["email_language"] = json!("de");
+    http.answer(200, &ok(json!({ "user": model.clone() })));
+    let user = block_on(client.get_user("u1")).unwrap();
+    assert_eq!(user.email_language.as_deref(), Some("de"));
+    assert_eq!(user_to_json(&user)["email_language"], "de");
+    model["email_language"] = json!(7);
+    http.answer(200, &ok(json!({ "user": model })));
+    assert!(matches!(
+        block_on(client.get_user("u1")),
+        Err(UserStoreError::Failed(_))
+    ));
 }
 
 #[test]

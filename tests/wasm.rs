@@ -221,6 +221,7 @@ async fn resolver_runs_a_signup_and_signin_on_in_memory_ports() {
         password_hash_counter: 0,
         disabled_counter: 0,
         sessions_counter: 0,
+        email_language: None,
     });
     let server = Server::new(
         Ports {

@@ -23,8 +23,10 @@ export declare class EndpointError extends Error {
 export declare const CLIENT_ADDRESS_HEADER: "X-Faroe-Client-Address";
 /** The header that carries a Turnstile token to `POST /captcha`. */
 export declare const CAPTCHA_TOKEN_HEADER: "X-Captcha-Token";
+/** The header that names the language for emails of this request. */
+export declare const EMAIL_LANGUAGE_HEADER: "X-Faroe-Email-Language";
 
-/** Per-request context: who the end user is, and their Turnstile token. */
+/** Per-request context: who the end user is, their Turnstile token and email language. */
 export interface RequestContext {
   /**
    * The end user's IP address (IPv4 or IPv6, e.g. your Worker's own `CF-Connecting-IP`), sent as
@@ -34,6 +36,12 @@ export interface RequestContext {
   clientAddress?: string | null;
   /** A Turnstile token: the request goes to `/captcha` with `X-Captcha-Token`. */
   captchaToken?: string | null;
+  /**
+   * The language for emails this request sends (e.g. your UI's, `"de"`), sent as
+   * `X-Faroe-Email-Language`. A hint: faroe-worker ignores a language it has no templates for,
+   * and a language stored with the user comes first by default (docs/emails.md).
+   */
+  emailLanguage?: string | null;
 }
 
 export interface ServiceBindingEndpointClientOptions extends RequestContext {

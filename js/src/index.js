@@ -28,6 +28,8 @@ const DEFAULT_SERVICE_URL = "https://faroe-worker.internal/";
 export const CLIENT_ADDRESS_HEADER = "X-Faroe-Client-Address";
 /** The header that carries a Turnstile token to `POST /captcha`. */
 export const CAPTCHA_TOKEN_HEADER = "X-Captcha-Token";
+/** The header that names the language for emails of this request (docs/emails.md). */
+export const EMAIL_LANGUAGE_HEADER = "X-Faroe-Email-Language";
 
 /**
  * The per-request context of a client: the end user's address and a Turnstile token, each a
@@ -36,7 +38,7 @@ export const CAPTCHA_TOKEN_HEADER = "X-Captcha-Token";
  */
 function checkContext(options, who) {
   const context = {};
-  for (const name of ["clientAddress", "captchaToken"]) {
+  for (const name of ["clientAddress", "captchaToken", "emailLanguage"]) {
     const value = options[name];
     if (value === undefined || value === null || value === "") continue;
     if (typeof value !== "string") throw new TypeError(`${who}: ${name} must be a string, null or undefined`);
@@ -58,6 +60,7 @@ function buildRequest(url, secret, context, body, signal) {
   if (secret) headers.set("Authorization", `Bearer ${secret}`);
   if (context.clientAddress) headers.set(CLIENT_ADDRESS_HEADER, context.clientAddress);
   if (context.captchaToken) headers.set(CAPTCHA_TOKEN_HEADER, context.captchaToken);
+  if (context.emailLanguage) headers.set(EMAIL_LANGUAGE_HEADER, context.emailLanguage);
   return new Request(endpointUrl(url, context), { method: "POST", headers, body, ...(signal ? { signal } : {}) });
 }
 
@@ -84,7 +87,7 @@ function checkSecret(secret, who) {
 export class ServiceBindingEndpointClient {
   /**
    * @param {{ fetch(request: Request): Promise<Response> }} fetcher
-   * @param {{ secret?: string | null, url?: string | URL, clientAddress?: string | null, captchaToken?: string | null }} [options]
+   * @param {{ secret?: string | null, url?: string | URL, clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null }} [options]
    */
   constructor(fetcher, options = {}) {
     if (!fetcher || typeof fetcher.fetch !== "function") {
@@ -98,8 +101,8 @@ export class ServiceBindingEndpointClient {
 
   /**
    * A copy of this client for one end-user request: `clientAddress` (the user's IP, e.g. the
-   * app's own `CF-Connecting-IP`) and `captchaToken` replace this client's.
-   * @param {{ clientAddress?: string | null, captchaToken?: string | null }} context
+   * app's own `CF-Connecting-IP`), `captchaToken` and `emailLanguage` replace this client's.
+   * @param {{ clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null }} context
    */
   forRequest(context) {
     return new ServiceBindingEndpointClient(this.fetcher, { secret: this.secret, url: this.url, ...checkContext(context ?? {}, "forRequest") });
@@ -127,7 +130,7 @@ export class HttpsEndpointClient {
   /**
    * @param {string | URL} url
    * @param {string | null} secret
-   * @param {{ fetch?: (request: Request) => Promise<Response>, timeout?: number, clientAddress?: string | null, captchaToken?: string | null }} [options]
+   * @param {{ fetch?: (request: Request) => Promise<Response>, timeout?: number, clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null }} [options]
    */
   constructor(url, secret, options = {}) {
     const parsed = new URL(url);
@@ -147,7 +150,7 @@ export class HttpsEndpointClient {
 
   /**
    * A copy of this client for one end-user request (see ServiceBindingEndpointClient#forRequest).
-   * @param {{ clientAddress?: string | null, captchaToken?: string | null }} context
+   * @param {{ clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null }} context
    */
   forRequest(context) {
     return new HttpsEndpointClient(this.url, this.secret, {

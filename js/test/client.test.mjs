@@ -239,7 +239,7 @@ describe("HttpsEndpointClient", () => {
   });
 });
 
-describe("per-request context: clientAddress and captchaToken", () => {
+describe("per-request context: clientAddress, captchaToken and emailLanguage", () => {
   test("ServiceBindingEndpointClient sends X-Faroe-Client-Address, and /captcha with X-Captcha-Token", async () => {
     const fetcher = simpleFetcher();
     const plain = new ServiceBindingEndpointClient(fetcher, { secret: "s3cret" });
@@ -288,6 +288,27 @@ describe("per-request context: clientAddress and captchaToken", () => {
     assert.equal(seen.headers.get("x-faroe-client-address"), null);
   });
 
+  test("emailLanguage is sent as X-Faroe-Email-Language, per client and per request", async () => {
+    const fetcher = simpleFetcher();
+    const german = new ServiceBindingEndpointClient(fetcher, { emailLanguage: "de" });
+    await german.sendActionInvocationEndpointRequest("{}");
+    assert.equal(fetcher.seen[0].emailLanguage, "de");
+    assert.equal(new URL(fetcher.seen[0].url).pathname, "/", "a language alone keeps the plain endpoint");
+    await german.forRequest({ emailLanguage: "fr", clientAddress: "192.0.2.9" }).sendActionInvocationEndpointRequest("{}");
+    assert.equal(fetcher.seen[1].emailLanguage, "fr");
+    assert.equal(fetcher.seen[1].clientAddress, "192.0.2.9");
+    await german.forRequest({}).sendActionInvocationEndpointRequest("{}");
+    assert.equal(fetcher.seen[2].emailLanguage, null, "forRequest replaces the whole context");
+    let seen;
+    const https = new HttpsEndpointClient("https://auth.example.com/", null, {
+      fetch: async (request) => { seen = request; return new Response(RESULT); },
+      emailLanguage: "pt-BR",
+    });
+    await https.sendActionInvocationEndpointRequest("{}");
+    assert.equal(seen.headers.get("x-faroe-email-language"), "pt-BR");
+    assert.throws(() => new ServiceBindingEndpointClient(fetcher, { emailLanguage: 49 }), TypeError);
+  });
+
   test("empty values are absent; non-strings are a TypeError", () => {
     const fetcher = simpleFetcher();
     assert.deepEqual(new ServiceBindingEndpointClient(fetcher, { clientAddress: "", captchaToken: null }).context, {});
@@ -310,6 +331,7 @@ function simpleFetcher(status = 200, body = RESULT) {
         authorization: request.headers.get("authorization"),
         clientAddress: request.headers.get("x-faroe-client-address"),
         captchaToken: request.headers.get("x-captcha-token"),
+        emailLanguage: request.headers.get("x-faroe-email-language"),
         body: await request.text(),
       });
       return new Response(body, { status });

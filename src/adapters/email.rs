@@ -1,9 +1,10 @@
-//! Email senders: the six Faroe messages rendered once (subject, text, HTML, raw data) and handed to
-//! a provider: `log` (development), `webhook`, `resend`, `postmark` or `service` (a binding that
-//! receives the webhook payload).
+//! Email senders: every message type rendered from templates (subject, text, HTML, raw data; see
+//! docs/emails.md) in the language chosen for it, and handed to a provider: `log` (development),
+//! `webhook`, `resend`, `postmark`, `service` (a binding that receives the webhook payload) or
+//! `cloudflare` (Email Service's `send_email` binding, in `crate::edge`).
 
 use super::http::{HttpClient, HttpRequest};
-use crate::ports::{EmailSender, Millis};
+use crate::ports::{EmailSender, LanguageHints, Millis};
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use std::rc::Rc;
@@ -11,9 +12,11 @@ use std::rc::Rc;
 /// One rendered message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmailMessage {
-    /// One of the six webhook type names, e.g. `signup_email_address_verification_code`.
+    /// The message type, e.g. `signup_email_address_verification_code` (the webhook `type`).
     pub kind: &'static str,
     pub to: String,
+    /// The language it was written in (a template directory name).
+    pub language: String,
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -22,32 +25,18 @@ pub struct EmailMessage {
 }
 
 impl EmailMessage {
-    /// The webhook / service payload: `{"type","to","subject","text","html","data"}`.
+    /// The webhook / service payload: `{"type","to","language","subject","text","html","data"}`.
     pub fn webhook_payload(&self) -> Value {
         json!({
             "type": self.kind,
             "to": self.to,
+            "language": self.language,
             "subject": self.subject,
             "text": self.text,
             "html": self.html,
             "data": Value::Object(self.data.clone()),
         })
     }
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `YYYY-MM-DD HH:MM UTC` for a Unix time in milliseconds (proleptic Gregorian calendar).
@@ -72,263 +61,340 @@ pub fn format_utc(t: Millis) -> String {
     )
 }
 
-/// Renders the six messages for an application name.
+/// One template file: `templates/email/<language>/<message_type>.<part>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateFile {
+    pub language: &'static str,
+    pub message_type: &'static str,
+    /// `subject`, `txt` or `html`.
+    pub part: &'static str,
+    pub source: &'static str,
+}
+
+mod built_in {
+    use super::TemplateFile;
+    // Written by build.rs from templates/email, every file checked there.
+    include!(concat!(env!("OUT_DIR"), "/email_templates.rs"));
+}
+
+pub use super::email_catalog::{check_template, BUILT_IN_LANGUAGE, COMMON_VALUES, MESSAGE_TYPES};
+pub use built_in::{BUILT_IN_TEMPLATES, COMPLETE_LANGUAGES};
+
+/// Where a message's language may come from, besides the default (EMAIL_LANGUAGE_ORDER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LanguageSource {
+    /// The user's stored language (D1's `email_language` column, the user server's member).
+    UserStore,
+    /// The app's language for this request (the `X-Faroe-Email-Language` header).
+    Request,
+}
+
+/// The rule's default order: the user's stored choice, then the app's for this request.
+pub const DEFAULT_LANGUAGE_ORDER: [LanguageSource; 2] =
+    [LanguageSource::UserStore, LanguageSource::Request];
+
+/// One message to render, with its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message<'a> {
+    SignupCode {
+        code: &'a str,
+    },
+    EmailUpdateCode {
+        display_name: &'a str,
+        code: &'a str,
+    },
+    TemporaryPassword {
+        display_name: &'a str,
+        temporary_password: &'a str,
+    },
+    SignedIn {
+        display_name: &'a str,
+        timestamp: Millis,
+    },
+    EmailUpdated {
+        display_name: &'a str,
+        new_email_address: &'a str,
+        timestamp: Millis,
+    },
+    PasswordUpdated {
+        display_name: &'a str,
+        timestamp: Millis,
+    },
+    SecondFactorAdded {
+        display_name: &'a str,
+        second_factor: &'a str,
+        timestamp: Millis,
+    },
+    SecondFactorRemoved {
+        display_name: &'a str,
+        second_factor: &'a str,
+        timestamp: Millis,
+    },
+}
+
+impl Message<'_> {
+    /// The message type: webhook `type` and template file name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::SignupCode { .. } => "signup_email_address_verification_code",
+            Message::EmailUpdateCode { .. } => {
+                "user_email_address_update_email_address_verification_code"
+            }
+            Message::TemporaryPassword { .. } => "user_password_reset_temporary_password",
+            Message::SignedIn { .. } => "user_signed_in_notification",
+            Message::EmailUpdated { .. } => "user_email_address_updated_notification",
+            Message::PasswordUpdated { .. } => "user_password_updated_notification",
+            Message::SecondFactorAdded { .. } => "user_second_factor_added_notification",
+            Message::SecondFactorRemoved { .. } => "user_second_factor_removed_notification",
+        }
+    }
+
+    /// The message's own fields, as the webhook's `data` carries them (times in Unix seconds).
+    pub fn data(&self) -> Map<String, Value> {
+        let mut data = Map::new();
+        let mut put = |name: &str, value: Value| {
+            data.insert(name.to_string(), value);
+        };
+        let seconds = |t: Millis| Value::from(t.div_euclid(1000));
+        match *self {
+            Message::SignupCode { code } => put("email_address_verification_code", code.into()),
+            Message::EmailUpdateCode { display_name, code } => {
+                put("email_address_verification_code", code.into());
+                put("display_name", display_name.into());
+            }
+            Message::TemporaryPassword {
+                display_name,
+                temporary_password,
+            } => {
+                put("temporary_password", temporary_password.into());
+                put("display_name", display_name.into());
+            }
+            Message::SignedIn {
+                display_name,
+                timestamp,
+            }
+            | Message::PasswordUpdated {
+                display_name,
+                timestamp,
+            } => {
+                put("display_name", display_name.into());
+                put("timestamp", seconds(timestamp));
+            }
+            Message::EmailUpdated {
+                display_name,
+                new_email_address,
+                timestamp,
+            } => {
+                put("display_name", display_name.into());
+                put("new_email_address", new_email_address.into());
+                put("timestamp", seconds(timestamp));
+            }
+            Message::SecondFactorAdded {
+                display_name,
+                second_factor,
+                timestamp,
+            }
+            | Message::SecondFactorRemoved {
+                display_name,
+                second_factor,
+                timestamp,
+            } => {
+                put("display_name", display_name.into());
+                put("second_factor", second_factor.into());
+                put("timestamp", seconds(timestamp));
+            }
+        }
+        data
+    }
+
+    /// The template values beyond the common ones: `data` plus `time_utc` where there is a time.
+    fn template_values(&self) -> Vec<(String, minijinja::Value)> {
+        let mut values: Vec<(String, minijinja::Value)> = self
+            .data()
+            .into_iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    Value::String(s) => minijinja::Value::from(s),
+                    other => minijinja::Value::from(other.as_i64().unwrap_or_default()),
+                };
+                (name, value)
+            })
+            .collect();
+        if let Some(timestamp) = self.timestamp() {
+            values.push(("time_utc".into(), format_utc(timestamp).into()));
+        }
+        values
+    }
+
+    fn timestamp(&self) -> Option<Millis> {
+        match *self {
+            Message::SignedIn { timestamp, .. }
+            | Message::EmailUpdated { timestamp, .. }
+            | Message::PasswordUpdated { timestamp, .. }
+            | Message::SecondFactorAdded { timestamp, .. }
+            | Message::SecondFactorRemoved { timestamp, .. } => Some(timestamp),
+            _ => None,
+        }
+    }
+}
+
+/// Renders messages from a set of template files for an application name, in the language a
+/// message's hints choose (docs/emails.md: the rule, per-file fallback to the default language).
+#[derive(Debug, Clone)]
 pub struct EmailRenderer {
     app_name: String,
+    files: Vec<TemplateFile>,
+    default_language: String,
+    order: Vec<LanguageSource>,
 }
 
 impl EmailRenderer {
+    /// The built-in templates, English by default, the default language order.
     pub fn new(app_name: &str) -> Self {
         Self {
             app_name: app_name.to_string(),
+            files: BUILT_IN_TEMPLATES.to_vec(),
+            default_language: BUILT_IN_LANGUAGE.to_string(),
+            order: DEFAULT_LANGUAGE_ORDER.to_vec(),
         }
     }
 
-    fn greeting(display_name: &str) -> String {
-        if display_name.is_empty() {
-            "Hello,".to_string()
-        } else {
-            format!("Hello {display_name},")
+    /// Another set of template files (tests; the Worker uses the built-in set). Each file is
+    /// checked as build.rs checks the built-in ones.
+    pub fn with_templates(app_name: &str, files: Vec<TemplateFile>) -> Result<Self, String> {
+        for file in &files {
+            let name = format!("{}/{}.{}", file.language, file.message_type, file.part);
+            check_template(&name, file.message_type, file.source)?;
         }
+        Ok(Self {
+            files,
+            ..Self::new(app_name)
+        })
     }
 
-    fn message(
-        &self,
-        kind: &'static str,
-        to: &str,
-        subject: String,
-        lines: Vec<String>,
-        data: Map<String, Value>,
-    ) -> EmailMessage {
-        let text = lines.join("\n\n");
-        let html_body: String = lines
+    /// The language of messages no hint decides, and every file another language lacks: one
+    /// with all its files.
+    pub fn default_language(mut self, language: &str) -> Result<Self, String> {
+        let count = self.files.iter().filter(|f| f.language == language).count();
+        if count != MESSAGE_TYPES.len() * 3 {
+            return Err(format!(
+                "\"{language}\" is not a language with every template (complete: {})",
+                self.complete_languages().join(", ")
+            ));
+        }
+        self.default_language = language.to_string();
+        Ok(self)
+    }
+
+    /// Which hints count, most preferred first (EMAIL_LANGUAGE_ORDER).
+    pub fn language_order(mut self, order: Vec<LanguageSource>) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Every language with at least one template file, sorted.
+    pub fn languages(&self) -> Vec<&'static str> {
+        let mut languages: Vec<_> = self.files.iter().map(|f| f.language).collect();
+        languages.sort_unstable();
+        languages.dedup();
+        languages
+    }
+
+    fn complete_languages(&self) -> Vec<&'static str> {
+        self.languages()
+            .into_iter()
+            .filter(|l| {
+                self.files.iter().filter(|f| f.language == *l).count() == MESSAGE_TYPES.len() * 3
+            })
+            .collect()
+    }
+
+    /// The language a hint names, if this set has templates for it: the tag itself (any case,
+    /// `_` read as `-`), else its primary subtag (`de-CH` → `de`).
+    pub fn known_language(&self, hint: &str) -> Option<&'static str> {
+        let tag = hint.trim().to_ascii_lowercase().replace('_', "-");
+        let primary = tag.split('-').next().unwrap_or("");
+        let languages = self.languages();
+        languages
             .iter()
-            .map(|line| format!("<p>{}</p>", escape_html(line)))
-            .collect();
-        let html = format!(
-            "<!doctype html><html><body style=\"font-family:sans-serif\">{html_body}<p style=\"color:#666\">{}</p></body></html>",
-            escape_html(&self.app_name)
-        );
-        EmailMessage {
+            .find(|l| **l == tag)
+            .or_else(|| languages.iter().find(|l| **l == primary))
+            .copied()
+    }
+
+    /// The language for a message: the first hint in the configured order that names a known
+    /// language, else the default.
+    pub fn choose_language(&self, hints: LanguageHints<'_>) -> String {
+        self.order
+            .iter()
+            .filter_map(|source| match source {
+                LanguageSource::UserStore => hints.user,
+                LanguageSource::Request => hints.request,
+            })
+            .find_map(|hint| self.known_language(hint))
+            .map_or_else(|| self.default_language.clone(), str::to_string)
+    }
+
+    /// The source of one part: the language's own file, else the default language's.
+    fn source(&self, language: &str, kind: &str, part: &str) -> Result<&'static str, String> {
+        [language, self.default_language.as_str()]
+            .iter()
+            .find_map(|l| {
+                self.files
+                    .iter()
+                    .find(|f| f.language == *l && f.message_type == kind && f.part == part)
+            })
+            .map(|f| f.source)
+            .ok_or_else(|| format!("no {kind}.{part} template in {language} or the default"))
+    }
+
+    /// Renders `message` to `to` in `language` (a known language, or the default is used).
+    pub fn render(
+        &self,
+        language: &str,
+        to: &str,
+        message: &Message<'_>,
+    ) -> Result<EmailMessage, String> {
+        let language = self
+            .known_language(language)
+            .map_or_else(|| self.default_language.clone(), str::to_string);
+        let kind = message.kind();
+        let mut values = vec![
+            (
+                "app_name".to_string(),
+                minijinja::Value::from(self.app_name.as_str()),
+            ),
+            ("email_address".to_string(), minijinja::Value::from(to)),
+            (
+                "language".to_string(),
+                minijinja::Value::from(language.as_str()),
+            ),
+        ];
+        values.extend(message.template_values());
+        let context = minijinja::Value::from_iter(values);
+        let mut env = minijinja::Environment::new();
+        // A value no template may use is refused at build time; strict here too, never "".
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let mut render = |part: &'static str| -> Result<String, String> {
+            // The name's extension selects escaping: HTML for `.html`, none for the others.
+            let name = format!("{kind}.{part}");
+            env.add_template_owned(name.clone(), self.source(&language, kind, part)?)
+                .and_then(|()| env.get_template(&name)?.render(&context))
+                .map_err(|e| format!("email template {language}/{name}: {e}"))
+        };
+        let subject = render("subject")?;
+        let text = render("txt")?;
+        let html = render("html")?;
+        Ok(EmailMessage {
             kind,
             to: to.to_string(),
-            subject,
+            // One header line whatever a value holds.
+            subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
             text,
             html,
-            data,
-        }
-    }
-
-    pub fn signup_code(&self, to: &str, code: &str) -> EmailMessage {
-        let mut data = Map::new();
-        data.insert("email_address_verification_code".into(), code.into());
-        self.message(
-            "signup_email_address_verification_code",
-            to,
-            format!("Your {} verification code", self.app_name),
-            vec![
-                "Hello,".into(),
-                format!(
-                    "Your verification code for signing up to {} is {code}.",
-                    self.app_name
-                ),
-                "If you did not request this, you can ignore this email.".into(),
-            ],
-            data,
-        )
-    }
-
-    pub fn email_update_code(&self, to: &str, display_name: &str, code: &str) -> EmailMessage {
-        let mut data = Map::new();
-        data.insert("email_address_verification_code".into(), code.into());
-        data.insert("display_name".into(), display_name.into());
-        self.message(
-            "user_email_address_update_email_address_verification_code",
-            to,
-            format!("Verify your new {} email address", self.app_name),
-            vec![
-                Self::greeting(display_name),
-                format!(
-                    "Your verification code for your new {} email address is {code}.",
-                    self.app_name
-                ),
-                "If you did not request this, you can ignore this email.".into(),
-            ],
-            data,
-        )
-    }
-
-    pub fn temporary_password(
-        &self,
-        to: &str,
-        display_name: &str,
-        temporary_password: &str,
-    ) -> EmailMessage {
-        let mut data = Map::new();
-        data.insert("temporary_password".into(), temporary_password.into());
-        data.insert("display_name".into(), display_name.into());
-        self.message(
-            "user_password_reset_temporary_password",
-            to,
-            format!("Reset your {} password", self.app_name),
-            vec![
-                Self::greeting(display_name),
-                format!(
-                    "Your temporary password to reset your {} password is {temporary_password}.",
-                    self.app_name
-                ),
-                "If you did not request a password reset, you can ignore this email.".into(),
-            ],
-            data,
-        )
-    }
-
-    pub fn signed_in(&self, to: &str, display_name: &str, timestamp: Millis) -> EmailMessage {
-        let mut data = Map::new();
-        data.insert("display_name".into(), display_name.into());
-        data.insert("timestamp".into(), (timestamp.div_euclid(1000)).into());
-        self.message(
-            "user_signed_in_notification",
-            to,
-            format!("New sign-in to your {} account", self.app_name),
-            vec![
-                Self::greeting(display_name),
-                format!(
-                    "Your {} account was signed in to at {}.",
-                    self.app_name,
-                    format_utc(timestamp)
-                ),
-                "If this was not you, reset your password.".into(),
-            ],
-            data,
-        )
-    }
-
-    pub fn email_updated(
-        &self,
-        to: &str,
-        display_name: &str,
-        new_email_address: &str,
-        timestamp: Millis,
-    ) -> EmailMessage {
-        let mut data = Map::new();
-        data.insert("display_name".into(), display_name.into());
-        data.insert("new_email_address".into(), new_email_address.into());
-        data.insert("timestamp".into(), (timestamp.div_euclid(1000)).into());
-        self.message(
-            "user_email_address_updated_notification",
-            to,
-            format!("Your {} email address was changed", self.app_name),
-            vec![
-                Self::greeting(display_name),
-                format!(
-                    "The email address of your {} account was changed to {new_email_address} at {}.",
-                    self.app_name,
-                    format_utc(timestamp)
-                ),
-                "If this was not you, contact support.".into(),
-            ],
-            data,
-        )
-    }
-
-    pub fn password_updated(
-        &self,
-        to: &str,
-        display_name: &str,
-        timestamp: Millis,
-    ) -> EmailMessage {
-        let mut data = Map::new();
-        data.insert("display_name".into(), display_name.into());
-        data.insert("timestamp".into(), (timestamp.div_euclid(1000)).into());
-        self.message(
-            "user_password_updated_notification",
-            to,
-            format!("Your {} password was changed", self.app_name),
-            vec![
-                Self::greeting(display_name),
-                format!(
-                    "The password of your {} account was changed at {}.",
-                    self.app_name,
-                    format_utc(timestamp)
-                ),
-                "If this was not you, reset your password.".into(),
-            ],
-            data,
-        )
-    }
-
-    /// TOTP extension: `second_factor` (`"totp"`) was added.
-    pub fn second_factor_added(
-        &self,
-        to: &str,
-        display_name: &str,
-        second_factor: &str,
-        timestamp: Millis,
-    ) -> EmailMessage {
-        self.second_factor_changed(
-            "user_second_factor_added_notification",
-            "added to",
-            to,
-            display_name,
-            second_factor,
-            timestamp,
-        )
-    }
-
-    /// TOTP extension: `second_factor` (`"totp"`) was removed.
-    pub fn second_factor_removed(
-        &self,
-        to: &str,
-        display_name: &str,
-        second_factor: &str,
-        timestamp: Millis,
-    ) -> EmailMessage {
-        self.second_factor_changed(
-            "user_second_factor_removed_notification",
-            "removed from",
-            to,
-            display_name,
-            second_factor,
-            timestamp,
-        )
-    }
-
-    fn second_factor_changed(
-        &self,
-        kind: &'static str,
-        change: &str,
-        to: &str,
-        display_name: &str,
-        second_factor: &str,
-        timestamp: Millis,
-    ) -> EmailMessage {
-        let mut data = Map::new();
-        data.insert("display_name".into(), display_name.into());
-        data.insert("second_factor".into(), second_factor.into());
-        data.insert("timestamp".into(), (timestamp.div_euclid(1000)).into());
-        let what = match second_factor {
-            "totp" => "An authenticator app (TOTP)".to_string(),
-            other => format!("A second factor ({other})"),
-        };
-        self.message(
-            kind,
-            to,
-            format!(
-                "A second factor was {change} your {} account",
-                self.app_name
-            ),
-            vec![
-                Self::greeting(display_name),
-                format!(
-                    "{what} was {change} your {} account at {}.",
-                    self.app_name,
-                    format_utc(timestamp)
-                ),
-                "If this was not you, reset your password and contact support.".into(),
-            ],
-            data,
-        )
+            language,
+            data: message.data(),
+        })
     }
 }
 
@@ -338,30 +404,50 @@ pub trait EmailDelivery {
     async fn deliver(&self, message: EmailMessage) -> Result<(), String>;
 }
 
-/// Any [`EmailDelivery`] becomes a Faroe [`EmailSender`] through the renderer.
+/// Any [`EmailDelivery`] becomes a Faroe [`EmailSender`] through the renderer, writing in one
+/// language (`None`: the default) until [`EmailSender::for_languages`] picks another.
 pub struct RenderingEmailSender {
-    renderer: EmailRenderer,
+    renderer: Rc<EmailRenderer>,
     delivery: Rc<dyn EmailDelivery>,
+    language: Option<String>,
 }
 
 impl RenderingEmailSender {
+    /// The built-in templates in English.
     pub fn new(app_name: &str, delivery: Rc<dyn EmailDelivery>) -> Self {
+        Self::with_renderer(EmailRenderer::new(app_name), delivery)
+    }
+
+    pub fn with_renderer(renderer: EmailRenderer, delivery: Rc<dyn EmailDelivery>) -> Self {
         Self {
-            renderer: EmailRenderer::new(app_name),
+            renderer: Rc::new(renderer),
             delivery,
+            language: None,
         }
+    }
+
+    async fn send(&self, to: &str, message: Message<'_>) -> Result<(), String> {
+        let language = self.language.as_deref().unwrap_or("");
+        let message = self.renderer.render(language, to, &message)?;
+        self.delivery.deliver(message).await
     }
 }
 
 #[async_trait(?Send)]
 impl EmailSender for RenderingEmailSender {
+    fn for_languages(&self, hints: LanguageHints<'_>) -> Option<Rc<dyn EmailSender>> {
+        Some(Rc::new(Self {
+            renderer: self.renderer.clone(),
+            delivery: self.delivery.clone(),
+            language: Some(self.renderer.choose_language(hints)),
+        }))
+    }
     async fn send_signup_email_address_verification_code(
         &self,
         email_address: &str,
         code: &str,
     ) -> Result<(), String> {
-        let message = self.renderer.signup_code(email_address, code);
-        self.delivery.deliver(message).await
+        self.send(email_address, Message::SignupCode { code }).await
     }
     async fn send_user_email_address_update_email_address_verification_code(
         &self,
@@ -369,10 +455,8 @@ impl EmailSender for RenderingEmailSender {
         display_name: &str,
         code: &str,
     ) -> Result<(), String> {
-        let message = self
-            .renderer
-            .email_update_code(email_address, display_name, code);
-        self.delivery.deliver(message).await
+        let message = Message::EmailUpdateCode { display_name, code };
+        self.send(email_address, message).await
     }
     async fn send_user_password_reset_temporary_password(
         &self,
@@ -380,10 +464,11 @@ impl EmailSender for RenderingEmailSender {
         display_name: &str,
         temporary_password: &str,
     ) -> Result<(), String> {
-        let message =
-            self.renderer
-                .temporary_password(email_address, display_name, temporary_password);
-        self.delivery.deliver(message).await
+        let message = Message::TemporaryPassword {
+            display_name,
+            temporary_password,
+        };
+        self.send(email_address, message).await
     }
     async fn send_user_signed_in_notification(
         &self,
@@ -391,10 +476,11 @@ impl EmailSender for RenderingEmailSender {
         display_name: &str,
         timestamp: Millis,
     ) -> Result<(), String> {
-        let message = self
-            .renderer
-            .signed_in(email_address, display_name, timestamp);
-        self.delivery.deliver(message).await
+        let message = Message::SignedIn {
+            display_name,
+            timestamp,
+        };
+        self.send(email_address, message).await
     }
     async fn send_user_email_address_updated_notification(
         &self,
@@ -403,10 +489,12 @@ impl EmailSender for RenderingEmailSender {
         new_email_address: &str,
         timestamp: Millis,
     ) -> Result<(), String> {
-        let message =
-            self.renderer
-                .email_updated(email_address, display_name, new_email_address, timestamp);
-        self.delivery.deliver(message).await
+        let message = Message::EmailUpdated {
+            display_name,
+            new_email_address,
+            timestamp,
+        };
+        self.send(email_address, message).await
     }
     async fn send_user_password_updated_notification(
         &self,
@@ -414,10 +502,11 @@ impl EmailSender for RenderingEmailSender {
         display_name: &str,
         timestamp: Millis,
     ) -> Result<(), String> {
-        let message = self
-            .renderer
-            .password_updated(email_address, display_name, timestamp);
-        self.delivery.deliver(message).await
+        let message = Message::PasswordUpdated {
+            display_name,
+            timestamp,
+        };
+        self.send(email_address, message).await
     }
     async fn send_user_second_factor_added_notification(
         &self,
@@ -426,13 +515,12 @@ impl EmailSender for RenderingEmailSender {
         second_factor: &str,
         timestamp: Millis,
     ) -> Result<(), String> {
-        let message = self.renderer.second_factor_added(
-            email_address,
+        let message = Message::SecondFactorAdded {
             display_name,
             second_factor,
             timestamp,
-        );
-        self.delivery.deliver(message).await
+        };
+        self.send(email_address, message).await
     }
     async fn send_user_second_factor_removed_notification(
         &self,
@@ -441,13 +529,12 @@ impl EmailSender for RenderingEmailSender {
         second_factor: &str,
         timestamp: Millis,
     ) -> Result<(), String> {
-        let message = self.renderer.second_factor_removed(
-            email_address,
+        let message = Message::SecondFactorRemoved {
             display_name,
             second_factor,
             timestamp,
-        );
-        self.delivery.deliver(message).await
+        };
+        self.send(email_address, message).await
     }
 }
 
@@ -614,32 +701,13 @@ mod tests {
     }
 
     #[test]
-    fn second_factor_notifications() {
-        let r = EmailRenderer::new("Acme");
-        let added = r.second_factor_added("a@b", "Al", "totp", 1_700_000_000_000);
-        assert_eq!(added.kind, "user_second_factor_added_notification");
-        assert_eq!(
-            added.subject,
-            "A second factor was added to your Acme account"
-        );
-        assert!(added.text.contains(
-            "An authenticator app (TOTP) was added to your Acme account at 2023-11-14 22:13 UTC."
-        ));
-        let payload = added.webhook_payload();
-        assert_eq!(payload["data"]["second_factor"], "totp");
-        assert_eq!(payload["data"]["timestamp"], 1_700_000_000);
-        let removed = r.second_factor_removed("a@b", "", "totp", 0);
-        assert_eq!(removed.kind, "user_second_factor_removed_notification");
-        assert_eq!(
-            removed.subject,
-            "A second factor was removed from your Acme account"
-        );
-    }
-
-    #[test]
     fn html_is_escaped_and_app_name_appears() {
         let r = EmailRenderer::new("Acme <Auth>");
-        let m = r.email_update_code("a@b", "<script>", "ABCDEFGH");
+        let message = Message::EmailUpdateCode {
+            display_name: "<script>",
+            code: "ABCDEFGH",
+        };
+        let m = r.render("en", "a@b", &message).unwrap();
         assert!(m.html.contains("&lt;script&gt;"));
         assert!(!m.html.contains("<script>"));
         assert!(m.text.contains("Acme <Auth>"));

@@ -849,6 +849,7 @@ impl UserStore for MemoryUserStore {
             password_hash_counter: 0,
             disabled_counter: 0,
             sessions_counter: 0,
+            email_language: None,
         };
         self.insert(user.clone());
         Ok(user)
@@ -975,7 +976,8 @@ pub struct SentEmail {
     pub kind: EmailKind,
     pub email_address: String,
     pub display_name: String,
-    /// The verification code or temporary password.
+    /// The verification code or temporary password (the second factor's kind for the
+    /// second-factor notifications).
     pub secret: String,
     pub new_email_address: String,
     pub timestamp: Option<Millis>,

@@ -2,6 +2,7 @@
 //! Workers-specific adapters (Durable Objects, KV, D1, fetch) live in `crate::edge`.
 
 pub mod email;
+pub mod email_catalog;
 pub mod http;
 pub mod logging;
 pub mod memory;

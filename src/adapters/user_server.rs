@@ -63,12 +63,18 @@ pub fn parse_user(value: &Value) -> Result<User, UserStoreError> {
         password_hash_counter: counter_member(user, "password_hash_counter")?,
         disabled_counter: counter_member(user, "disabled_counter")?,
         sessions_counter: counter_member(user, "sessions_counter")?,
+        // Ours, optional: absent or null keeps Faroe's user model unchanged.
+        email_language: match user.get("email_language") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(language)) => Some(language.clone()),
+            Some(_) => return Err(failed("user server: user.email_language is not a string")),
+        },
     })
 }
 
 /// Serializes a user as the user-server protocol's `user` model (used by test user servers).
 pub fn user_to_json(user: &User) -> Value {
-    json!({
+    let mut model = json!({
         "id": user.id,
         "email_address": user.email_address,
         "password_hash": STANDARD.encode(&user.password_hash),
@@ -80,7 +86,11 @@ pub fn user_to_json(user: &User) -> Value {
         "password_hash_counter": user.password_hash_counter,
         "disabled_counter": user.disabled_counter,
         "sessions_counter": user.sessions_counter,
-    })
+    });
+    if let Some(language) = &user.email_language {
+        model["email_language"] = json!(language);
+    }
+    model
 }
 
 impl UserServerClient {

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::D1Database;
 
-const USER_COLUMNS: &str = "id, email_address, password_hash, password_salt, \
-    password_hash_algorithm_id, disabled, display_name, email_address_counter, \
-    password_hash_counter, disabled_counter, sessions_counter";
+/// Every column: `email_language` (migrations/0002) is read where the migration was applied and
+/// is absent, not an error, where it was not.
+const USER_COLUMNS: &str = "*";
 
 #[derive(Deserialize)]
 struct UserRow {
@@ -28,6 +28,8 @@ struct UserRow {
     password_hash_counter: f64,
     disabled_counter: f64,
     sessions_counter: f64,
+    #[serde(default)]
+    email_language: Option<String>,
 }
 
 impl UserRow {
@@ -49,6 +51,7 @@ impl UserRow {
             password_hash_counter: self.password_hash_counter as i64 as i32,
             disabled_counter: self.disabled_counter as i64 as i32,
             sessions_counter: self.sessions_counter as i64 as i32,
+            email_language: self.email_language.filter(|l| !l.is_empty()),
         })
     }
 }

@@ -9,12 +9,13 @@ mod durable_object;
 mod faults;
 mod http_client;
 mod kv_cache;
+mod send_email;
 
 pub use durable_object::{AccountStore, MainStore, RateLimitStore};
 
 use crate::adapters::email::{
-    EmailDelivery, LogDelivery, PostmarkDelivery, RenderingEmailSender, ResendDelivery,
-    WebhookDelivery,
+    EmailDelivery, EmailRenderer, LogDelivery, PostmarkDelivery, RenderingEmailSender,
+    ResendDelivery, WebhookDelivery,
 };
 use crate::adapters::http::HttpClient;
 use crate::adapters::logging::JsonLineLogger;
@@ -259,9 +260,23 @@ fn build(env: &Env) -> std::result::Result<Deployment, String> {
             })?;
             Rc::new(WebhookDelivery::new("https://email/", None, http))
         }
+        EmailConfig::Cloudflare { from } => Rc::new(send_email::CloudflareEmailDelivery {
+            binding: env.send_email(send_email::BINDING).map_err(|e| {
+                format!(
+                    "configuration error in EMAIL_PROVIDER: cloudflare needs a send_email binding \
+                     named {} ({e})",
+                    send_email::BINDING
+                )
+            })?,
+            from: from.clone(),
+            timeout,
+        }),
     };
+    let renderer = EmailRenderer::new(&config.app_name)
+        .default_language(&config.email_default_language)?
+        .language_order(config.email_language_order.clone());
     let email_sender: Rc<dyn EmailSender> =
-        Rc::new(RenderingEmailSender::new(&config.app_name, delivery));
+        Rc::new(RenderingEmailSender::with_renderer(renderer, delivery));
 
     let password_strength_checker: Rc<dyn PasswordStrengthChecker> =
         match &config.pwned_passwords_url {
@@ -539,6 +554,21 @@ async fn ip_gate(
     }
 }
 
+/// The app's email language for this request (docs/emails.md). A value that is no language tag
+/// (letters, digits, `-`/`_`, at most 35 characters) is ignored like an unknown language.
+pub const EMAIL_LANGUAGE_HEADER: &str = "X-Faroe-Email-Language";
+
+fn email_language(req: &Request) -> Option<String> {
+    header(req, EMAIL_LANGUAGE_HEADER)
+        .map(|value| value.trim().to_string())
+        .filter(|value| {
+            (1..=35).contains(&value.len())
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
@@ -606,6 +636,9 @@ async fn action_invocation_endpoint(
     let server = fault_server.as_ref().unwrap_or(&deployment.server);
     #[cfg(not(feature = "test-faults"))]
     let server = &deployment.server;
+    // The app's email language for this invocation: a hint the email sender's rule weighs.
+    let with_language = email_language(&req).map(|language| server.with_email_language(&language));
+    let server = with_language.as_ref().unwrap_or(server);
     let gate = |action| ip_gate(&deployment, client.as_ref(), action);
     match server.resolve_gated(&body, filter, gate).await {
         Ok(result) => {

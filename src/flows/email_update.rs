@@ -164,8 +164,7 @@ impl Server {
             created_at: seconds(self.now()),
         };
         self.store_new_entity(&update).await?;
-        self.ports
-            .email_sender
+        self.email_sender_for(Some(&user))
             .send_user_email_address_update_email_address_verification_code(
                 new_email_address,
                 &user.display_name,
@@ -223,8 +222,7 @@ impl Server {
             .await?;
         self.consume_send_email_tokens(&update.new_email_address)
             .await?;
-        self.ports
-            .email_sender
+        self.email_sender_for(Some(&user))
             .send_user_email_address_update_email_address_verification_code(
                 &update.new_email_address,
                 &user.display_name,
@@ -335,8 +333,7 @@ impl Server {
         let updated_at = self.now();
         self.delete_entity_logging_errors(invocation, &key).await;
         if let Err(e) = self
-            .ports
-            .email_sender
+            .email_sender_for(Some(&user))
             .send_user_email_address_updated_notification(
                 &user.email_address,
                 &user.display_name,

@@ -12,10 +12,11 @@ pub mod signup;
 use crate::crypto;
 use crate::encoding::DecodeError;
 use crate::password;
-use crate::ports::{Millis, StorageError, User, UserStoreError};
+use crate::ports::{EmailSender, LanguageHints, Millis, StorageError, User, UserStoreError};
 use crate::rate_limit::{self, Bucket, Decision, RateLimitError};
 use crate::server::Server;
 use serde_json::{Map, Value};
+use std::rc::Rc;
 
 /// The `values` object of a successful result, members in spec order.
 pub type Values = Map<String, Value>;
@@ -351,8 +352,7 @@ impl Server {
         self.delete_entity_logging_errors(invocation, entity_key)
             .await;
         if let Err(e) = self
-            .ports
-            .email_sender
+            .email_sender_for(Some(user))
             .send_user_password_updated_notification(
                 &user.email_address,
                 &user.display_name,
@@ -374,6 +374,22 @@ impl Server {
             Err(RateLimitError::Conflict) => Err(Failure::Code("internal_conflict")),
             Err(RateLimitError::Failed(message)) => Err(Failure::Internal(message)),
         }
+    }
+
+    /// The email sender for one message to `user` (`None` before there is one), told the user's
+    /// stored language and the app's for this invocation (docs/emails.md has the rule).
+    pub(crate) fn email_sender_for(&self, user: Option<&User>) -> Rc<dyn EmailSender> {
+        let hints = LanguageHints {
+            user: user.and_then(|u| u.email_language.as_deref()),
+            request: self.email_language.as_deref(),
+        };
+        if hints == LanguageHints::default() {
+            return self.ports.email_sender.clone();
+        }
+        self.ports
+            .email_sender
+            .for_languages(hints)
+            .unwrap_or_else(|| self.ports.email_sender.clone())
     }
 
     /// CONSUME(send-email bucket, `email_address`) as the spec says, then the same CONSUME of the

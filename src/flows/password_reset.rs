@@ -172,8 +172,7 @@ impl Server {
             created_at: seconds(self.now()),
         };
         self.store_new_entity(&reset).await?;
-        self.ports
-            .email_sender
+        self.email_sender_for(Some(&user))
             .send_user_password_reset_temporary_password(
                 &user.email_address,
                 &user.display_name,

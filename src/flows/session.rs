@@ -136,8 +136,7 @@ impl Server {
             .await
             .map_err(on_error)?;
         if let Err(e) = self
-            .ports
-            .email_sender
+            .email_sender_for(Some(user))
             .send_user_signed_in_notification(
                 &user.email_address,
                 &user.display_name,

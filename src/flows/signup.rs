@@ -121,8 +121,7 @@ impl Server {
             created_at: seconds(self.now()),
         };
         self.store_new_entity(&signup).await?;
-        self.ports
-            .email_sender
+        self.email_sender_for(None)
             .send_signup_email_address_verification_code(
                 email_address,
                 &signup.email_address_verification_code,
@@ -164,8 +163,7 @@ impl Server {
             .await?;
         self.consume_send_email_tokens(&signup.email_address)
             .await?;
-        self.ports
-            .email_sender
+        self.email_sender_for(None)
             .send_signup_email_address_verification_code(
                 &signup.email_address,
                 &signup.email_address_verification_code,

@@ -89,6 +89,7 @@ pub fn fixture_user(id: &str, email: &str, password: &str, display_name: &str) -
         password_hash_counter: 0,
         disabled_counter: 0,
         sessions_counter: 0,
+        email_language: None,
     }
 }
 

@@ -55,13 +55,25 @@ async function localDevArgs(port, persistTo) {
   ];
 }
 
-/** Starts `wrangler dev` on the prebuilt bundle; resolves once it answers. */
-export async function startWorker({ vars = {}, persistTo, port, bundle } = {}) {
+/**
+ * Starts `wrangler dev` on the prebuilt bundle; resolves once it answers. `editConfig(text)` may
+ * rewrite the generated wrangler.toml (e.g. to add a binding the repository's file leaves out).
+ */
+export async function startWorker({ vars = {}, persistTo, port, bundle, editConfig } = {}) {
   const ownsState = persistTo === undefined;
   persistTo ??= await tempDir();
   port ??= await freePort();
   const env = wranglerEnv();
-  const config = bundle ? ["-c", await configFor(bundle)] : [];
+  let config = bundle ? ["-c", await configFor(bundle)] : [];
+  if (editConfig) {
+    // Beside the state, so concurrent workers never share an edited file.
+    const path = await writeBundleConfig({
+      main: join(root, bundle ?? "build", "index.js"),
+      path: join(persistTo, "wrangler.edited.toml"),
+    });
+    await writeFile(path, editConfig(await readFile(path, "utf8")));
+    config = ["-c", path];
+  }
   await run(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, ...config], {
     cwd: root,
     env,
