@@ -53,7 +53,7 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "IP_RATE_LIMIT_BURST", default: "10", meaning: "per-IP bucket capacity" },
     Variable { name: "TURNSTILE_SECRET_KEY", default: "(none = /captcha disabled)", meaning: "Turnstile secret; enables POST /captcha" },
     Variable { name: "TURNSTILE_SITEVERIFY_URL", default: DEFAULT_TURNSTILE_SITEVERIFY_URL, meaning: "Turnstile siteverify endpoint" },
-    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp" },
+    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp, sessions" },
     Variable { name: "TOTP_ENCRYPTION_KEYS", default: "(required secret with totp)", meaning: "comma-separated <key id>:<base64 of 32 bytes>; the first encrypts TOTP keys, every one decrypts (rotation: docs/extensions.md)" },
 ];
 
@@ -349,6 +349,7 @@ fn extensions_config(
     };
     Ok(Extensions {
         totp,
+        sessions: names.contains(&"sessions"),
         ..Extensions::default()
     })
 }
@@ -959,6 +960,9 @@ mod tests {
         assert!(c.extensions.totp.is_none());
         let c = parse(&[("EXTENSIONS", " ")]).unwrap();
         assert!(c.extensions.totp.is_none());
+        assert!(!c.extensions.sessions);
+        let c = parse(&[("EXTENSIONS", "sessions")]).unwrap();
+        assert!(c.extensions.sessions && c.extensions.totp.is_none());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! in tables of their own that the endpoint consults only for the extensions that are on, so with
 //! every extension off the endpoint is exactly Faroe's.
 
+pub mod sessions;
 pub mod totp;
 
 pub use crate::endpoint::ActionDef;
@@ -14,6 +15,8 @@ pub use totp::TotpConfig;
 pub struct Extensions {
     /// `EXTENSIONS` contains `totp`.
     pub totp: Option<TotpConfig>,
+    /// `EXTENSIONS` contains `sessions`: the session index and its two actions.
+    pub sessions: bool,
     /// `PASSWORD_REHASH_ON_SIGNIN=true` (issue #15 item 5; another helper implements it).
     pub password_rehash_on_signin: bool,
 }
@@ -25,10 +28,16 @@ pub struct ExtensionDef {
 }
 
 /// Every extension `EXTENSIONS` may name.
-pub static EXTENSION_DEFS: &[ExtensionDef] = &[ExtensionDef {
-    name: "totp",
-    actions: totp::ACTIONS,
-}];
+pub static EXTENSION_DEFS: &[ExtensionDef] = &[
+    ExtensionDef {
+        name: "totp",
+        actions: totp::ACTIONS,
+    },
+    ExtensionDef {
+        name: "sessions",
+        actions: sessions::ACTIONS,
+    },
+];
 
 /// Parses `EXTENSIONS`: comma-separated names, each known and listed once. Empty = none.
 pub fn parse_extension_names(raw: &str) -> Result<Vec<&'static str>, String> {
@@ -69,6 +78,7 @@ impl Extensions {
     fn is_enabled(&self, name: &str) -> bool {
         match name {
             "totp" => self.totp.is_some(),
+            "sessions" => self.sessions,
             _ => false,
         }
     }
@@ -85,7 +95,7 @@ impl Extensions {
     /// Whether an extension that keeps per-user records in account storage is on (then
     /// `complete_user_deletion` deletes the user's account storage).
     pub fn uses_account_storage(&self) -> bool {
-        self.totp.is_some()
+        self.totp.is_some() || self.sessions
     }
 }
 
@@ -143,6 +153,8 @@ impl Server {
             "verify_signin_totp_code" => self.verify_signin_totp_code(&a[0], &a[1]).await,
             "verify_signin_recovery_code" => self.verify_signin_recovery_code(&a[0], &a[1]).await,
             "delete_user_second_factors" => self.delete_user_second_factors(inv, &a[0]).await,
+            "get_user_sessions" => self.get_user_sessions(inv, &a[0]).await,
+            "delete_user_session" => self.delete_user_session(inv, &a[0], &a[1]).await,
             other => Err(Failure::Internal(format!(
                 "action \"{other}\" has no handler"
             ))),
@@ -162,13 +174,14 @@ mod tests {
     #[test]
     fn extension_tables_are_unique_and_apart_from_faroes() {
         assert_eq!(totp::ACTIONS.len(), 20);
+        assert_eq!(sessions::ACTIONS.len(), 2);
         let mut names: Vec<_> = EXTENSION_DEFS
             .iter()
             .flat_map(|d| d.actions.iter().map(|a| a.name))
             .collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 20);
+        assert_eq!(names.len(), 22);
         assert!(names.iter().all(|n| !ACTIONS.iter().any(|a| a.name == *n)));
     }
 
@@ -179,6 +192,17 @@ mod tests {
         assert!(parse_extension_names("totp,totp")
             .unwrap_err()
             .contains("twice"));
+        assert_eq!(
+            parse_extension_names("sessions, totp").unwrap(),
+            vec!["sessions", "totp"]
+        );
+        assert!(Extensions::default().action("get_user_sessions").is_none());
+        let on = Extensions {
+            sessions: true,
+            ..Extensions::default()
+        };
+        assert!(on.action("delete_user_session").is_some());
+        assert!(on.action("get_user_second_factors").is_none());
         assert!(parse_extension_names("totp,passkeys")
             .unwrap_err()
             .contains("\"passkeys\" is not an extension"));
