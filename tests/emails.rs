@@ -540,7 +540,9 @@ fn the_build_scan_refuses_bad_template_directories() {
     assert_eq!(scan.files.len(), 25);
     assert_eq!(scan.files[24].language, "fr");
     std::fs::remove_dir_all(&ok).unwrap();
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    // (case, extra files as (path, source), what the error says)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (
             "typo",
             &[(

@@ -189,7 +189,7 @@ test("EMAIL_PROVIDER=cloudflare sends through the send_email binding: To, From, 
   }
 });
 
-test("EMAIL_PROVIDER=cloudflare without the binding or EMAIL_FROM is a configuration error", async () => {
+test("EMAIL_PROVIDER=cloudflare without the send_email binding is a configuration error", async () => {
   let worker;
   try {
     worker = await startWorker({
