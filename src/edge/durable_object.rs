@@ -372,18 +372,23 @@ impl EntryTable<'_> {
         })
     }
 
-    /// Deletes expired entries and returns the next expiry still pending, `None` if no entry is
-    /// left. An object without a table has nothing to expire.
-    fn expire(&self, now: Millis) -> Result<Option<Millis>> {
+    /// Deletes expired entries and says what is left. `expires_at` 0 means never (account
+    /// records): such an entry is never expired and needs no alarm. An object without a table has
+    /// nothing to expire.
+    fn expire(&self, now: Millis) -> Result<Remaining> {
         if !self.exists()? {
-            return Ok(None);
+            return Ok(Remaining::Nothing);
         }
         self.sql.exec(
-            "DELETE FROM entry WHERE expires_at <= ?",
+            "DELETE FROM entry WHERE expires_at > 0 AND expires_at <= ?",
             vec![SqlStorageValue::Integer(now)],
         )?;
-        let rows = all_rows(self.sql, "SELECT MIN(expires_at) FROM entry", Vec::new())?;
-        Ok(rows
+        let rows = all_rows(
+            self.sql,
+            "SELECT MIN(expires_at) FROM entry WHERE expires_at > 0",
+            Vec::new(),
+        )?;
+        let next = rows
             .into_iter()
             .next()
             .and_then(|row| row.into_iter().next())
@@ -391,8 +396,23 @@ impl EntryTable<'_> {
                 SqlStorageValue::Integer(n) => Some(n),
                 SqlStorageValue::Float(f) => Some(f as i64),
                 _ => None,
-            }))
+            });
+        Ok(match next {
+            Some(at) => Remaining::ExpiringAt(at),
+            None if self.is_empty()? => Remaining::Nothing,
+            None => Remaining::NeverExpiring,
+        })
     }
+}
+
+/// What an object holds after its alarm removed the expired entries.
+enum Remaining {
+    /// Entries, the earliest of which expires then: the alarm is set again.
+    ExpiringAt(Millis),
+    /// Only entries without expiry: no alarm.
+    NeverExpiring,
+    /// No entry: the object empties itself.
+    Nothing,
 }
 
 /// Empties the object: with a compatibility date of 2026-02-24 or later `deleteAll()` removes the
@@ -439,12 +459,13 @@ async fn serve(state: &State, sql: &SqlStorage, mut req: Request) -> Result<Resp
     Response::from_bytes(response.encode())
 }
 
-/// The expiry alarm: drops expired entries, then either re-arms for the next expiry or, with
-/// nothing left, empties the object.
+/// The expiry alarm: drops expired entries, then re-arms for the next expiry, stays unarmed when
+/// only entries without expiry remain, or, with nothing left, empties the object.
 async fn run_alarm(state: &State, sql: &SqlStorage) -> Result<Response> {
     match (EntryTable { sql }).expire(super::now_millis())? {
-        Some(next) => schedule_alarm(state, next).await?,
-        None => vanish(state).await,
+        Remaining::ExpiringAt(next) => schedule_alarm(state, next).await?,
+        Remaining::NeverExpiring => {}
+        Remaining::Nothing => vanish(state).await,
     }
     Response::ok("expired entries removed")
 }

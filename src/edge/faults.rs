@@ -4,15 +4,19 @@
 //! request on a server whose adapter of that name fails every call, and
 //! `X-Faroe-Test-Fault: count-hashes` on one that logs a `test-hash` line per user password hash
 //! (for counting the hashes that concurrent requests run).
+//!
+//! `POST /__test/account-storage` (bearer secret required) runs one `AccountStorage` operation on
+//! the ACCOUNT_STORAGE objects, so the end-to-end tests reach the whole object protocol (`list`,
+//! expiry, counters), also the parts no action uses yet.
 
 use super::durable_object::ObjectStoreClient;
 use super::kv_cache::KvSessionCache;
 use crate::extensions::Extensions;
-use crate::ports::PasswordHashAlgorithm;
+use crate::ports::{AccountStorage, PasswordHashAlgorithm, StorageError};
 use crate::server::{PasswordConfig, Ports, Server, SessionConfig};
 use async_trait::async_trait;
 use std::rc::Rc;
-use worker::{kv::KvStore, ObjectNamespace, Result};
+use worker::{kv::KvStore, Env, ObjectNamespace, Request, Response, Result};
 
 /// A user password algorithm that logs each hash it runs.
 struct LoggedHashes(Rc<dyn PasswordHashAlgorithm>);
@@ -81,4 +85,82 @@ pub fn server_for(rebuild: &Rebuild, fault: Option<String>) -> Result<Option<Ser
         .and_then(|server| server.with_extensions(rebuild.extensions.clone()))
         .map(Some)
         .map_err(Into::into)
+}
+
+pub const ACCOUNT_STORAGE_PROBE_PATH: &str = "/__test/account-storage";
+
+#[derive(serde::Deserialize)]
+struct Probe {
+    op: String,
+    user_id: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    expires_at: i64,
+    #[serde(default)]
+    counter: i32,
+}
+
+/// One account-storage operation from a JSON body; answers `{"ok": true, …}` or
+/// `{"ok": false, "error": "not_found" | "already_exists" | <failure>}`. Values are UTF-8 text.
+pub async fn account_storage_probe(mut req: Request, env: &Env) -> Result<Response> {
+    let secret = super::read_var(env, "ACTION_INVOCATION_ENDPOINT_SECRET").unwrap_or_default();
+    if secret.is_empty() || !super::is_authorized(&req, &crate::crypto::hash_secret(&secret)) {
+        return super::text(401, "missing or invalid bearer secret");
+    }
+    let probe: Probe = match serde_json::from_slice(&req.bytes().await?) {
+        Ok(probe) => probe,
+        Err(e) => return super::text(400, &format!("bad probe: {e}")),
+    };
+    let storage = ObjectStoreClient::new(env.durable_object("ACCOUNT_STORAGE")?);
+    let (user, key) = (probe.user_id.as_str(), probe.key.as_str());
+    let value = probe.value.into_bytes();
+    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+    let outcome = match probe.op.as_str() {
+        "get" => storage
+            .get(user, key)
+            .await
+            .map(|e| serde_json::json!({"value": text(e.value), "counter": e.counter})),
+        "add" => storage
+            .add(user, key, value, probe.expires_at)
+            .await
+            .map(|()| serde_json::json!({})),
+        "update" => storage
+            .update(user, key, value, probe.expires_at, probe.counter)
+            .await
+            .map(|()| serde_json::json!({})),
+        "delete" => storage
+            .delete(user, key, probe.counter)
+            .await
+            .map(|()| serde_json::json!({})),
+        "list" => storage.list(user, key).await.map(|entries| {
+            let entries: Vec<_> = entries
+                .into_iter()
+                .map(|(k, e)| serde_json::json!({"key": k, "value": text(e.value), "counter": e.counter}))
+                .collect();
+            serde_json::json!({ "entries": entries })
+        }),
+        "delete_all" => storage
+            .delete_all(user)
+            .await
+            .map(|()| serde_json::json!({})),
+        other => return super::text(400, &format!("unknown probe op {other}")),
+    };
+    let body = match outcome {
+        Ok(mut values) => {
+            values["ok"] = true.into();
+            values
+        }
+        Err(e) => {
+            let error = match e {
+                StorageError::NotFound => "not_found".to_string(),
+                StorageError::AlreadyExists => "already_exists".to_string(),
+                StorageError::Failed(message) => message,
+            };
+            serde_json::json!({"ok": false, "error": error})
+        }
+    };
+    Response::from_json(&body)
 }

@@ -681,6 +681,10 @@ async fn route(req: Request, env: Env) -> Result<Response> {
     if path.starts_with("/__bench/") {
         return bench::handle(req, &env).await;
     }
+    #[cfg(feature = "test-faults")]
+    if path == faults::ACCOUNT_STORAGE_PROBE_PATH {
+        return faults::account_storage_probe(req, &env).await;
+    }
     match (req.method(), path.as_str()) {
         (Method::Post, "/") => action_invocation_endpoint(req, &env, false).await,
         (Method::Post, "/captcha") => action_invocation_endpoint(req, &env, true).await,

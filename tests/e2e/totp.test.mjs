@@ -285,3 +285,80 @@ describe("EXTENSIONS unset", () => {
     assert.equal(objectIds(plain.persistTo, "AccountStore").size, 0, "no AccountStore object was touched");
   });
 });
+
+describe("the AccountStore object protocol (test-faults build's /__test/account-storage)", () => {
+  let probeWorker;
+  before(async () => {
+    probeWorker = await startWorker({ bundle: "build-test", vars: { ...FAST_ALGORITHMS, ACTION_INVOCATION_ENDPOINT_SECRET: SECRET } });
+  });
+  after(async () => {
+    await probeWorker?.stop();
+  });
+  const probe = async (body) => {
+    const r = await fetch(new URL("/__test/account-storage", probeWorker.url), {
+      method: "POST", headers: { authorization: `Bearer ${SECRET}`, "content-type": "application/json" }, body: JSON.stringify(body),
+    });
+    assert.equal(r.status, 200, await r.clone().text());
+    return r.json();
+  };
+  const objectOf = (userId) => [...objectIds(probeWorker.persistTo, "AccountStore")]
+    .find((id) => inspectObject(probeWorker.persistTo, "AccountStore", id).name === userId);
+
+  test("counters, AlreadyExists, isolation per user, list by prefix in key order without expired records, alarm, delete_all", async (t) => {
+    const alice = `alice${randomBytes(6).toString("hex")}`;
+    const bob = `bob${randomBytes(6).toString("hex")}`;
+    // Reads of a user without records write nothing.
+    assert.deepEqual(await probe({ op: "get", user_id: alice, key: "second_factors" }), { ok: false, error: "not_found" });
+    assert.deepEqual(await probe({ op: "list", user_id: alice, key: "" }), { ok: true, entries: [] });
+    assert.deepEqual(await probe({ op: "delete_all", user_id: alice }), { ok: true });
+    const id = objectOf(alice);
+    assert.ok(id);
+    assert.deepEqual(inspectObject(probeWorker.persistTo, "AccountStore", id).tables, {}, "reads and delete_all of an absent user leave no table");
+
+    assert.deepEqual(await probe({ op: "add", user_id: alice, key: "b.2", value: "two" }), { ok: true });
+    assert.deepEqual(await probe({ op: "add", user_id: alice, key: "b.2", value: "again" }), { ok: false, error: "already_exists" });
+    assert.deepEqual(await probe({ op: "add", user_id: alice, key: "b.1", value: "one" }), { ok: true });
+    assert.deepEqual(await probe({ op: "add", user_id: alice, key: "a", value: "other" }), { ok: true });
+    assert.deepEqual(await probe({ op: "add", user_id: alice, key: "b%_", value: "wildcards are literal" }), { ok: true });
+    assert.deepEqual(inspectObject(probeWorker.persistTo, "AccountStore", id).tables, { entry: 4 }, "records without expiry set no alarm");
+    assert.deepEqual(await probe({ op: "get", user_id: bob, key: "b.1" }), { ok: false, error: "not_found" }, "another user's object is separate");
+
+    assert.deepEqual(await probe({ op: "update", user_id: alice, key: "b.1", value: "uno", counter: 1 }), { ok: false, error: "not_found" });
+    assert.deepEqual(await probe({ op: "update", user_id: alice, key: "b.1", value: "uno", counter: 0 }), { ok: true });
+    assert.deepEqual(await probe({ op: "get", user_id: alice, key: "b.1" }), { ok: true, value: "uno", counter: 1 });
+    assert.deepEqual(await probe({ op: "list", user_id: alice, key: "b." }), {
+      ok: true, entries: [{ key: "b.1", value: "uno", counter: 1 }, { key: "b.2", value: "two", counter: 0 }],
+    });
+    assert.deepEqual((await probe({ op: "list", user_id: alice, key: "b%" })).entries.map((e) => e.key), ["b%_"]);
+
+    // A record with an expiry: listed until then, left out after, removed by the alarm.
+    const expiresAt = Date.now() + 1500;
+    assert.deepEqual(await probe({ op: "add", user_id: alice, key: "b.3", value: "short", expires_at: expiresAt }), { ok: true });
+    assert.deepEqual((await probe({ op: "list", user_id: alice, key: "b." })).entries.map((e) => e.key), ["b.1", "b.2", "b.3"]);
+    assert.equal(inspectObject(probeWorker.persistTo, "AccountStore", id).tables._cf_METADATA, 1, "the expiry set an alarm");
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 300));
+    assert.deepEqual((await probe({ op: "list", user_id: alice, key: "b." })).entries.map((e) => e.key), ["b.1", "b.2"]);
+    const deadline = Date.now() + 15_000;
+    while (inspectObject(probeWorker.persistTo, "AccountStore", id).tables.entry !== 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    assert.equal(inspectObject(probeWorker.persistTo, "AccountStore", id).tables.entry, 4, "the alarm removed the expired record");
+
+    assert.deepEqual(await probe({ op: "delete", user_id: alice, key: "b.1", counter: 0 }), { ok: false, error: "not_found" });
+    assert.deepEqual(await probe({ op: "delete", user_id: alice, key: "b.1", counter: 1 }), { ok: true });
+    assert.deepEqual(await probe({ op: "delete", user_id: alice, key: "b.1", counter: 1 }), { ok: false, error: "not_found" });
+    assert.deepEqual(await probe({ op: "delete_all", user_id: alice }), { ok: true });
+    assert.deepEqual(await probe({ op: "list", user_id: alice, key: "" }), { ok: true, entries: [] });
+    assert.deepEqual(inspectObject(probeWorker.persistTo, "AccountStore", id).tables, {}, "delete_all leaves nothing (deleteAll())");
+
+    // The last record deleted one by one also empties the object.
+    assert.deepEqual(await probe({ op: "add", user_id: bob, key: "x", value: "1" }), { ok: true });
+    const bobId = objectOf(bob);
+    assert.deepEqual(await probe({ op: "delete", user_id: bob, key: "x", counter: 0 }), { ok: true });
+    assert.deepEqual(inspectObject(probeWorker.persistTo, "AccountStore", bobId).tables, {});
+    t.diagnostic("AccountStore protocol checked on the built Worker in workerd");
+  });
+
+  test("the probe needs the bearer secret", async () => {
+    const r = await fetch(new URL("/__test/account-storage", probeWorker.url), { method: "POST", body: "{}" });
+    assert.equal(r.status, 401);
+  });
+});
