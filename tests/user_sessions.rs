@@ -10,6 +10,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
 mod flow_helpers;
+mod totp_helpers;
 
 use common::*;
 use faroe_worker::adapters::memory::{yield_once, Op};
@@ -23,6 +24,9 @@ use futures::future::join_all;
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use totp_helpers::{code_at, signin_with_code, u1_enrolled};
+
+const U1: &str = "user1@example.com";
 
 const DOCS: &str = include_str!("../docs/extensions.md");
 
@@ -803,4 +807,37 @@ fn concurrent_activity_updates_keep_one_current_record() {
         T0_SECONDS + 120
     );
     assert!(h.logger.entries().is_empty(), "{:?}", h.logger.entries());
+}
+
+#[test]
+fn with_totp_on_too_the_user_object_holds_both_and_revocations_leave_second_factors() {
+    let h = Harness::with_config(HarnessConfig {
+        extensions: Extensions {
+            sessions: true,
+            ..totp_extensions(TOTP_KEYS)
+        },
+        ..HarnessConfig::default()
+    });
+    let (s, key, _) = u1_enrolled(&h);
+    h.at(31);
+    let other = signin_with_code(&h, U1, U1_PASSWORD, &code_at(&h, &key, 0));
+    let mut keys = h.accounts.keys("u1");
+    keys.sort();
+    let mut expected = vec![
+        "second_factors".to_string(),
+        format!("session.{}", id_of(&s)),
+        format!("session.{}", id_of(&other)),
+    ];
+    expected.sort();
+    assert_eq!(
+        keys, expected,
+        "one object: the TOTP record beside the session records"
+    );
+    h.ok("delete_user_session", du_args(&s, &id_of(&other)));
+    h.ok("delete_all_sessions", session_args(&s));
+    assert_eq!(h.accounts.keys("u1"), vec!["second_factors".to_string()]);
+    h.at(100);
+    let fresh = signin_with_code(&h, U1, U1_PASSWORD, &code_at(&h, &key, 0));
+    assert_eq!(listed_ids(&h, &fresh), vec![id_of(&fresh)]);
+    h.ok("get_user_second_factors", session_args(&fresh));
 }
