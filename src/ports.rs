@@ -227,8 +227,8 @@ pub struct LanguageHints<'a> {
     pub request: Option<&'a str>,
 }
 
-/// The six messages Faroe sends (spec §9), and the extensions' notifications (docs/extensions.md).
-/// `display_name` may be empty.
+/// The six messages Faroe sends (spec §9), plus the second-factor notifications of our TOTP
+/// extension. `display_name` may be empty.
 #[async_trait(?Send)]
 pub trait EmailSender {
     /// This sender for one message with these language hints; `None` (the default, for senders

@@ -225,8 +225,7 @@ impl Server {
             }
         };
         if let Err(e) = self
-            .ports
-            .email_sender
+            .email_sender_for(Some(&user))
             .send_user_second_factor_added_notification(
                 &user.email_address,
                 &user.display_name,

@@ -161,8 +161,7 @@ impl Server {
 
     async fn notify_second_factor_removed(&self, invocation: &Invocation, user: &User) {
         if let Err(e) = self
-            .ports
-            .email_sender
+            .email_sender_for(Some(user))
             .send_user_second_factor_removed_notification(
                 &user.email_address,
                 &user.display_name,
