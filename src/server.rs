@@ -71,6 +71,9 @@ pub struct Server {
     pub(crate) extensions: Extensions,
     /// The app's email language for this invocation (ours: `X-Faroe-Email-Language`).
     pub(crate) email_language: Option<String>,
+    /// The client label for a session this invocation creates (sessions extension:
+    /// `X-Faroe-Client-Label`).
+    pub(crate) client_label: Option<String>,
 }
 
 impl Server {
@@ -102,6 +105,7 @@ impl Server {
             temporary_password_algorithm: passwords.temporary_password_algorithm,
             extensions: Extensions::default(),
             email_language: None,
+            client_label: None,
         })
     }
 
@@ -120,6 +124,15 @@ impl Server {
     pub fn with_email_language(&self, language: &str) -> Server {
         Server {
             email_language: Some(language.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// This server for invocations whose new sessions carry `label` in the sessions extension's
+    /// index; a label that is not 1–64 characters without control characters is ignored.
+    pub fn with_client_label(&self, label: &str) -> Server {
+        Server {
+            client_label: crate::extensions::sessions::client_label(label).map(str::to_string),
             ..self.clone()
         }
     }

@@ -80,8 +80,23 @@ export type CreateUserTOTPDeletionActionResult =
 export type GetUserTOTPDeletionActionResult = (ActionSuccessResult & { userTOTPDeletion: UserTOTPDeletion }) | ActionErrorResult;
 export type UserSecondFactorsActionResult = (ActionSuccessResult & { userSecondFactors: UserSecondFactors }) | ActionErrorResult;
 
+/** One of the user's live sessions (sessions extension). */
+export interface UserSession {
+  id: string;
+  createdAt: Date;
+  lastActiveAt: Date;
+  /** The earlier of the inactivity and the absolute expiry. */
+  expiresAt: Date;
+  /** It is the session whose token made the call. */
+  current: boolean;
+  /** The `clientLabel` given when the session was created; `""` when none. */
+  clientLabel: string;
+}
+/** Newest first. */
+export type GetUserSessionsActionResult = (ActionSuccessResult & { userSessions: UserSession[] }) | ActionErrorResult;
+
 /**
- * faroe-worker's extension actions (`EXTENSIONS=totp`), over the same endpoint client as
+ * faroe-worker's extension actions (`EXTENSIONS=totp`, `sessions`), over the same endpoint client as
  * `new Client(endpointClient)` from @faroe/client. Action errors resolve with `ok: false`; an
  * endpoint failure rejects (`EndpointError`), and so does a malformed answer. With the extension
  * off, the endpoint answers its actions with HTTP 400 "unknown action" (an `EndpointError`).
@@ -117,6 +132,11 @@ export declare class ExtensionClient {
   verifySigninTOTPCode(signinToken: string, totpCode: string): Promise<ActionResult>;
   verifySigninRecoveryCode(signinToken: string, recoveryCode: string): Promise<ActionResult>;
 
+  /** Sessions extension: the caller's user's live sessions, newest first. */
+  getUserSessions(sessionToken: string): Promise<GetUserSessionsActionResult>;
+  /** Sessions extension: signs one session of the caller's user out (`session_not_found` when it is not theirs or gone). */
+  deleteUserSession(sessionToken: string, userSessionId: string): Promise<ActionResult>;
+
   /** Operator/support action (needs only a user id): keep it off untrusted callers with ACTION_BLOCKLIST. */
   deleteUserSecondFactors(userId: string): Promise<ActionResult>;
 }
@@ -125,4 +145,5 @@ export declare function mapJSONObjectToUserTOTPEnrollment(json: unknown): UserTO
 export declare function mapJSONObjectToUserRecoveryCodeRegeneration(json: unknown): UserRecoveryCodeRegeneration;
 export declare function mapJSONObjectToUserTOTPDeletion(json: unknown): UserTOTPDeletion;
 export declare function mapJSONObjectToUserSecondFactors(json: unknown): UserSecondFactors;
+export declare function mapJSONObjectToUserSession(json: unknown): UserSession;
 export declare function mapJSONObjectToSignin(json: unknown): SigninWithSecondFactor;

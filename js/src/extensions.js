@@ -83,6 +83,18 @@ export function mapJSONObjectToUserSecondFactors(json) {
   };
 }
 
+export function mapJSONObjectToUserSession(json) {
+  const o = object(json, "user_session");
+  return {
+    id: string(o, "id"),
+    createdAt: time(o, "created_at"),
+    lastActiveAt: time(o, "last_active_at"),
+    expiresAt: time(o, "expires_at"),
+    current: boolean(o, "current"),
+    clientLabel: string(o, "client_label"),
+  };
+}
+
 /** The signin model with the extension's two fields (present when an extension is on). */
 export function mapJSONObjectToSignin(json) {
   const o = object(json, "signin");
@@ -108,6 +120,8 @@ const REGENERATION = value.model("user_recovery_code_regeneration", "userRecover
 const DELETION = value.model("user_totp_deletion", "userTOTPDeletion", mapJSONObjectToUserTOTPDeletion);
 const SECOND_FACTORS = value.model("user_second_factors", "userSecondFactors", mapJSONObjectToUserSecondFactors);
 const RECOVERY_CODES = value.strings("recovery_codes", "recoveryCodes");
+const USER_SESSIONS = value.model("user_sessions", "userSessions", (v) =>
+  Array.isArray(v) ? v.map(mapJSONObjectToUserSession) : fail("Invalid or missing 'user_sessions' field"));
 
 /**
  * The extension actions, for a deployment with `EXTENSIONS` set (docs/extensions.md). Construct it
@@ -244,6 +258,14 @@ export class ExtensionClient {
   }
   verifySigninRecoveryCode(signinToken, recoveryCode) {
     return this.invoke("verify_signin_recovery_code", { signin_token: signinToken, recovery_code: recoveryCode });
+  }
+
+  // Sessions extension: where the user is signed in, and signing one session out
+  getUserSessions(sessionToken) {
+    return this.invoke("get_user_sessions", { session_token: sessionToken }, [USER_SESSIONS]);
+  }
+  deleteUserSession(sessionToken, userSessionId) {
+    return this.invoke("delete_user_session", { session_token: sessionToken, user_session_id: userSessionId });
   }
 
   // Operator (support) action: block it with ACTION_BLOCKLIST where untrusted callers reach the endpoint.

@@ -66,6 +66,12 @@ const CASES = [
   ["verifySigninRecoveryCode", ["si", "ABCD"], "verify_signin_recovery_code", { signin_token: "si", recovery_code: "ABCD" }, {}, []],
   ["deleteUserSecondFactors", ["u1"], "delete_user_second_factors", { user_id: "u1" }, {}, []],
 ];
+const USER_SESSION = { id: "s".repeat(24), created_at: T, last_active_at: T + 60, expires_at: T + 86400, current: true, client_label: "Firefox on Linux" };
+// The sessions extension's two actions.
+const SESSIONS_CASES = [
+  ["getUserSessions", ["st"], "get_user_sessions", { session_token: "st" }, { user_sessions: [USER_SESSION] }, ["userSessions"]],
+  ["deleteUserSession", ["st", "s".repeat(24)], "delete_user_session", { session_token: "st", user_session_id: "s".repeat(24) }, {}, []],
+];
 
 describe("ExtensionClient", () => {
   test("has a method for each of the 20 TOTP extension actions", () => {
@@ -74,7 +80,7 @@ describe("ExtensionClient", () => {
     for (const [method] of CASES) assert.equal(typeof ExtensionClient.prototype[method], "function", method);
   });
 
-  for (const [method, args, action, wireArgs, values, fields] of CASES) {
+  for (const [method, args, action, wireArgs, values, fields] of [...CASES, ...SESSIONS_CASES]) {
     test(`${method} sends ${action} and reads its values`, async () => {
       const endpoint = fakeEndpoint(ok(values));
       const result = await new ExtensionClient(endpoint)[method](...args);
@@ -98,6 +104,16 @@ describe("ExtensionClient", () => {
     const completed = await new ExtensionClient(fakeEndpoint(ok({ user_second_factors: SECOND_FACTORS, recovery_codes: CODES }))).completeUserTOTPEnrollment("st", "et");
     assert.deepEqual(completed.recoveryCodes, CODES);
     assert.deepEqual(completed.userSecondFactors.totpEnabledAt, new Date(T * 1000));
+  });
+
+  test("getUserSessions maps each user_session (Unix seconds to Dates) and refuses a non-array", async () => {
+    const result = await new ExtensionClient(fakeEndpoint(ok({ user_sessions: [USER_SESSION, { ...USER_SESSION, id: "t".repeat(24), current: false, client_label: "" }] }))).getUserSessions("st");
+    assert.deepEqual(result.userSessions, [
+      { id: "s".repeat(24), createdAt: new Date(T * 1000), lastActiveAt: new Date((T + 60) * 1000), expiresAt: new Date((T + 86400) * 1000), current: true, clientLabel: "Firefox on Linux" },
+      { id: "t".repeat(24), createdAt: new Date(T * 1000), lastActiveAt: new Date((T + 60) * 1000), expiresAt: new Date((T + 86400) * 1000), current: false, clientLabel: "" },
+    ]);
+    await assert.rejects(new ExtensionClient(fakeEndpoint(ok({ user_sessions: {} }))).getUserSessions("st"), /user_sessions/);
+    await assert.rejects(new ExtensionClient(fakeEndpoint(ok({ user_sessions: [{ ...USER_SESSION, current: "yes" }] }))).getUserSessions("st"), /current/);
   });
 
   test("getSignin reads the signin model's second-factor fields", async () => {

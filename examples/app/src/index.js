@@ -2,7 +2,8 @@
 // through the FAROE service binding. Tokens live only in HttpOnly cookies; every POST carries a
 // CSRF token. Pages: sign-up, sign-in (with "remember me" and a second-factor step), account,
 // sign-out (here / everywhere), email change, password change, password reset, account deletion,
-// two-factor authentication (TOTP with recovery codes, faroe-worker's `totp` extension).
+// two-factor authentication (TOTP with recovery codes, faroe-worker's `totp` extension), the
+// devices signed in with "sign out this device" (faroe-worker's `sessions` extension).
 import QRCode from "qrcode";
 import { EndpointError } from "../../../js/src/index.js";
 import { SIGNIN_FAILED, errorMessage } from "./messages.js";
@@ -360,6 +361,7 @@ async function secondFactorSubmit(ctx, form) {
 async function accountPage(ctx, form, { token, session }, { error = null, status = 200 } = {}) {
   const email = await ctx.rememberedEmail(session.userId);
   const factors = await secondFactors(ctx, token);
+  const devices = await userSessions(ctx, token);
   return ctx.page("Your account", (csrf) => html`
 <dl>
   <dt>Email address</dt><dd id="account-email">${email ?? "(sign in again to show it)"}</dd>
@@ -371,6 +373,7 @@ async function accountPage(ctx, form, { token, session }, { error = null, status
 </dl>
 <ul class="actions">
   ${factors ? html`<li><a href="/account/security">Two-factor authentication</a></li>` : ""}
+  ${devices ? html`<li><a href="/account/devices" id="devices-link">Devices (${String(devices.length)})</a></li>` : ""}
   <li><a href="/account/email">Change email address</a></li>
   <li><a href="/account/password">Change password</a></li>
   <li><a href="/account/delete">Delete account</a></li>
@@ -426,6 +429,60 @@ async function signoutEverywhere(ctx, form, current) {
   if (!result.ok) return accountPage(ctx, form, current, { error: errorMessage(result.errorCode), status: statusFor(result.errorCode) });
   ctx.clearAll();
   return ctx.redirect("/signin?notice=signed-out-everywhere");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Devices: where the account is signed in (faroe-worker's `sessions` extension)
+// ---------------------------------------------------------------------------------------------
+
+/** The user's live sessions (newest first), or null when the server has no `sessions` extension. */
+async function userSessions(ctx, sessionToken) {
+  try {
+    const result = await ctx.extensions.getUserSessions(sessionToken);
+    if (!result.ok) throw new ActionFailure(result.errorCode);
+    return result.userSessions;
+  } catch (e) {
+    if (e instanceof EndpointError && e.status === 400 && e.reason === "unknown action") return null;
+    throw e;
+  }
+}
+
+async function devicesPage(ctx, form, { token }, { error = null, status = 200 } = {}) {
+  const sessions = await userSessions(ctx, token);
+  if (!sessions) {
+    return ctx.page("Devices", html`<p>The device list is not turned on for this server (faroe-worker's <code>EXTENSIONS=sessions</code>).</p>
+<p class="hint"><a href="/account">Back to your account</a></p>`, { signedIn: true, status: 404 });
+  }
+  return ctx.page("Devices", (csrf) => html`
+<p>Your account is signed in on these devices. Sign out any you do not recognise, then change your password.</p>
+<ul class="devices" id="devices">
+${sessions.map((s) => html`  <li class="device" data-session-id="${s.id}">
+    <strong class="device-label">${s.clientLabel || "Unknown device"}</strong>${s.current ? html` <span class="this-device">(this device)</span>` : ""}<br>
+    <span class="hint">Signed in ${formatTime(s.createdAt)} · last active ${formatTime(s.lastActiveAt)} · expires ${formatTime(s.expiresAt)}</span>
+    ${s.current ? "" : html`<form method="post" action="/account/devices/signout" class="inline">
+      ${csrfField(csrf)}
+      <input type="hidden" name="session_id" value="${s.id}">
+      <button type="submit" class="secondary">Sign out this device</button>
+    </form>`}
+  </li>
+`)}</ul>
+<p class="hint"><a href="/account">Back to your account</a></p>`, { error, status, signedIn: true });
+}
+
+async function devicesForm(ctx, form, current) {
+  return devicesPage(ctx, form, current);
+}
+
+async function deviceSignout(ctx, form, current) {
+  const sessionId = field(form, "session_id");
+  const result = await ctx.extensions.deleteUserSession(current.token, sessionId);
+  if (result.ok && sessionId === current.session.id) {
+    ctx.clearAll();
+    return ctx.redirect("/?notice=signed-out");
+  }
+  if (result.ok) return ctx.redirect("/account/devices?notice=device-signed-out");
+  if (result.errorCode === "session_not_found") return ctx.redirect("/account/devices?notice=device-already-signed-out");
+  return devicesPage(ctx, form, current, { error: errorMessage(result.errorCode), status: statusFor(result.errorCode) });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1013,6 +1070,8 @@ const ROUTES = {
   "POST /account/security/restart": signedIn(totpRestart),
   "POST /account/security/recovery-codes": signedIn(recoveryCodesRegenerate),
   "POST /account/security/disable": signedIn(totpDisable),
+  "GET /account/devices": signedIn(devicesForm),
+  "POST /account/devices/signout": signedIn(deviceSignout),
   "GET /account/delete": signedIn(deleteForm),
   "POST /account/delete": signedIn(deleteSubmit),
   "GET /reset": resetForm,

@@ -82,6 +82,8 @@ const NOTICES = {
   "signed-out-everywhere-sign-in-again":
     "Your password has been changed and every device has been signed out. Please sign in with your new password.",
   "account-deleted": "Your account has been deleted.",
+  "device-signed-out": "That device has been signed out.",
+  "device-already-signed-out": "That device was already signed out.",
 };
 
 /** The text for a `?notice=` key; unknown keys show nothing (no reflected text). */

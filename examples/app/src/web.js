@@ -2,6 +2,7 @@
 import { Client } from "@faroe/client";
 import { ExtensionClient, ServiceBindingEndpointClient } from "../../../js/src/index.js";
 import { noticeMessage } from "./messages.js";
+import { clientLabelFrom } from "./devices.js";
 
 /**
  * Every cookie the app sets. All are HttpOnly, Secure and SameSite=Lax, with `Path=/` and no
@@ -153,6 +154,9 @@ const STYLE = `
   dl { display: grid; grid-template-columns: max-content 1fr; gap: 6px 16px; }
   dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; font-size: .9rem; word-break: break-all; }
   ul.actions { padding-left: 18px; line-height: 1.9; }
+  ul.devices { list-style: none; padding: 0; }
+  ul.devices li { border: 1px solid #d9dee8; border-radius: 6px; padding: 10px 12px; margin-bottom: 10px; }
+  ul.devices form.inline { display: block; margin-top: 8px; }
 `;
 
 /** One request: parsed cookies, outgoing Set-Cookie headers, the Faroe client and the CSRF token. */
@@ -174,6 +178,8 @@ export class Context {
     const endpoint = new ServiceBindingEndpointClient(env.FAROE, {
       secret: env.FAROE_ENDPOINT_SECRET || null,
       clientAddress: request.headers.get("CF-Connecting-IP"),
+      // The device list's name for a session this request creates (sessions extension).
+      clientLabel: clientLabelFrom(request.headers.get("User-Agent")),
     });
     this.faroe = new Client(endpoint);
     // faroe-worker's extension actions (two-factor authentication), over the same endpoint client.
