@@ -17,6 +17,7 @@ pub mod password;
 pub mod ports;
 pub mod rate_limit;
 pub mod server;
+pub mod webauthn;
 
 #[cfg(target_arch = "wasm32")]
 pub mod edge;

@@ -9,7 +9,12 @@
 
 use crate::password::Argon2id;
 use crate::ports::{StorageError, UserStoreError};
+use crate::webauthn::{
+    parse_authentication_response, PublicKey, RelyingParty, StoredCredential, UserVerification,
+};
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use worker::{Env, Request, Response, Result};
 
 /// Current size of wasm linear memory in bytes (it only ever grows).
@@ -122,6 +127,232 @@ pub fn bench_memory_bytes() -> f64 {
     memory_bytes() as f64
 }
 
+/// One real assertion per algorithm (Chromium's virtual authenticator, tests/webauthn), with the
+/// credential its registration yielded.
+struct AssertionVector {
+    rp: RelyingParty,
+    challenge: Vec<u8>,
+    response_json: String,
+    public_key_cose: Vec<u8>,
+    public_key: PublicKey,
+    credential_id: Vec<u8>,
+    sign_count: u32,
+}
+
+fn assertion_vector(algorithm: &str) -> std::result::Result<AssertionVector, String> {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/webauthn/chromium-fixture.json"))
+            .map_err(|e| e.to_string())?;
+    let case = fixture["cases"]
+        .as_array()
+        .and_then(|cases| cases.iter().find(|c| c["algorithm"] == algorithm))
+        .ok_or_else(|| format!("no fixture for algorithm {algorithm}"))?;
+    let rp = RelyingParty {
+        id: fixture["rpId"].as_str().unwrap_or_default().to_string(),
+        name: "bench".to_string(),
+        origins: vec![fixture["origin"].as_str().unwrap_or_default().to_string()],
+        top_origins: vec![],
+        user_verification: UserVerification::Required,
+        timeout_ms: 60_000,
+    };
+    let challenge = |ceremony: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(case[ceremony]["challenge"].as_str().unwrap_or_default())
+            .map_err(|e| e.to_string())
+    };
+    let credential = rp
+        .verify_registration(
+            &challenge("registration")?,
+            &case["registration"]["response"].to_string(),
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(AssertionVector {
+        challenge: challenge("authentication")?,
+        response_json: case["authentication"]["response"].to_string(),
+        public_key: PublicKey::from_cose(&credential.public_key).map_err(|e| e.to_string())?,
+        public_key_cose: credential.public_key,
+        credential_id: credential.id,
+        sign_count: credential.sign_count,
+        rp,
+    })
+}
+
+/// What an action would do per assertion: parse the response JSON and the stored COSE key, then
+/// verify everything (client data, authenticator data, signature, counter).
+fn verify_assertion_in_rust(vector: &AssertionVector) -> std::result::Result<(), String> {
+    let response =
+        parse_authentication_response(&vector.response_json).map_err(|e| e.to_string())?;
+    let public_key = PublicKey::from_cose(&vector.public_key_cose).map_err(|e| e.to_string())?;
+    let stored = StoredCredential {
+        id: &vector.credential_id,
+        public_key: &public_key,
+        sign_count: vector.sign_count,
+    };
+    vector
+        .rp
+        .verify_authentication(&vector.challenge, &response, &stored)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn js_error(e: JsValue) -> String {
+    format!("{e:?}")
+}
+
+fn js_json(text: &str) -> std::result::Result<JsValue, String> {
+    js_sys::JSON::parse(text).map_err(js_error)
+}
+
+async fn call_subtle(
+    subtle: &JsValue,
+    method: &str,
+    args: &[&JsValue],
+) -> std::result::Result<JsValue, String> {
+    let function: Function = Reflect::get(subtle, &method.into())
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(js_error)?;
+    let array = Array::new();
+    for arg in args {
+        array.push(arg);
+    }
+    let promise: Promise = function
+        .apply(subtle, &array)
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(js_error)?;
+    JsFuture::from(promise).await.map_err(js_error)
+}
+
+/// The WebCrypto design's signature step: `crypto.subtle.importKey` of the stored key (unless
+/// `imported` is given) and `crypto.subtle.verify` of the assertion's signature, as workerd runs
+/// them (BoringSSL). Returns the imported key.
+async fn verify_signature_with_subtle(
+    vector: &AssertionVector,
+    message: &[u8],
+    signature: &[u8],
+    imported: Option<JsValue>,
+) -> std::result::Result<JsValue, String> {
+    let subtle = Reflect::get(&js_sys::global(), &"crypto".into())
+        .and_then(|crypto| Reflect::get(&crypto, &"subtle".into()))
+        .map_err(js_error)?;
+    let (format, key_data, import_algorithm, verify_algorithm, signature): (
+        &str,
+        JsValue,
+        &str,
+        &str,
+        Vec<u8>,
+    ) = match &vector.public_key {
+        PublicKey::Es256(key) => (
+            "raw",
+            Uint8Array::from(key.to_encoded_point(false).as_bytes()).into(),
+            r#"{"name":"ECDSA","namedCurve":"P-256"}"#,
+            r#"{"name":"ECDSA","hash":"SHA-256"}"#,
+            // WebCrypto takes r ‖ s, WebAuthn sends DER.
+            p256::ecdsa::Signature::from_der(signature)
+                .map_err(|e| e.to_string())?
+                .to_bytes()
+                .to_vec(),
+        ),
+        PublicKey::EdDsa(key) => (
+            "raw",
+            Uint8Array::from(&key.as_bytes()[..]).into(),
+            r#"{"name":"Ed25519"}"#,
+            r#"{"name":"Ed25519"}"#,
+            signature.to_vec(),
+        ),
+        PublicKey::Rs256(key) => {
+            use rsa::traits::PublicKeyParts;
+            let b64 = crate::webauthn::base64url_encode;
+            let jwk = format!(
+                r#"{{"kty":"RSA","n":"{}","e":"{}"}}"#,
+                b64(&key.n().to_bytes_be()),
+                b64(&key.e().to_bytes_be())
+            );
+            (
+                "jwk",
+                js_json(&jwk)?,
+                r#"{"name":"RSASSA-PKCS1-v1_5","hash":"SHA-256"}"#,
+                r#"{"name":"RSASSA-PKCS1-v1_5"}"#,
+                signature.to_vec(),
+            )
+        }
+    };
+    let key = match imported {
+        Some(key) => key,
+        None => {
+            call_subtle(
+                &subtle,
+                "importKey",
+                &[
+                    &format.into(),
+                    &key_data,
+                    &js_json(import_algorithm)?,
+                    &JsValue::FALSE,
+                    &Array::of1(&"verify".into()),
+                ],
+            )
+            .await?
+        }
+    };
+    let valid = call_subtle(
+        &subtle,
+        "verify",
+        &[
+            &js_json(verify_algorithm)?,
+            &key,
+            &Uint8Array::from(&signature[..]),
+            &Uint8Array::from(message),
+        ],
+    )
+    .await?;
+    if valid.as_bool() != Some(true) {
+        return Err("crypto.subtle.verify returned false".to_string());
+    }
+    Ok(key)
+}
+
+/// `count` verifications of the fixture assertion of `algorithm`, `via` one of: `rust` (the
+/// whole `verify_authentication`, JSON and COSE parsing included), `rust-signature` (only
+/// `PublicKey::verify`), `subtle` (`importKey` + `verify` each time), `subtle-verify` (one
+/// `importKey`, then `verify` each time).
+async fn bench_webauthn(algorithm: &str, via: &str, count: u32) -> std::result::Result<(), String> {
+    let vector = assertion_vector(algorithm)?;
+    let response =
+        parse_authentication_response(&vector.response_json).map_err(|e| e.to_string())?;
+    let mut message = response.authenticator_data.clone();
+    {
+        use sha2::Digest;
+        message.extend_from_slice(&sha2::Sha256::digest(&response.client_data_json));
+    }
+    let mut imported = None;
+    for _ in 0..count {
+        match via {
+            "rust" => verify_assertion_in_rust(&vector)?,
+            "rust-signature" => vector
+                .public_key
+                .verify(&message, &response.signature)
+                .map_err(|e| e.to_string())?,
+            "subtle" => {
+                verify_signature_with_subtle(&vector, &message, &response.signature, None).await?;
+            }
+            "subtle-verify" => {
+                let key = verify_signature_with_subtle(
+                    &vector,
+                    &message,
+                    &response.signature,
+                    imported.take(),
+                )
+                .await?;
+                imported = Some(key);
+            }
+            other => return Err(format!("unknown via {other}")),
+        }
+    }
+    Ok(())
+}
+
 const BASELINE_JSON: &str = r#"{"ok":true,"action_invocation_id":"baseline","values":{}}"#;
 
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
@@ -156,6 +387,26 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
                 }
             }
             Response::ok(BASELINE_JSON)
+        }
+        // WebAuthn assertion verification, timed from outside (docs/extensions.md).
+        "/__bench/webauthn" => {
+            let url = req.url()?;
+            let (mut algorithm, mut via, mut count) = ("ES256".to_string(), "rust".to_string(), 1);
+            for (k, v) in url.query_pairs() {
+                match k.as_ref() {
+                    "algorithm" => algorithm = v.into_owned(),
+                    "via" => via = v.into_owned(),
+                    "count" => match v.parse::<u32>() {
+                        Ok(n @ 0..=5000) => count = n,
+                        _ => return Response::error("count must be 0 to 5000", 400),
+                    },
+                    _ => {}
+                }
+            }
+            match bench_webauthn(&algorithm, &via, count).await {
+                Ok(()) => Response::ok(format!("{{\"verifications\":{count}}}")),
+                Err(e) => Response::error(e, 500),
+            }
         }
         "/__bench/memory" => Response::ok(format!("{{\"memory_bytes\":{}}}", memory_bytes())),
         "/__bench/hash" => {
