@@ -5,10 +5,10 @@
 //! cargo run --release --example bench_webauthn
 //! ```
 //!
-//! Rows: the whole assertion verification as an action would run it (`parse_authentication_response`
-//! + `PublicKey::from_cose` of the stored key + `verify_authentication`), the signature alone
-//! (`PublicKey::verify`), and a registration (`verify_registration`). Each figure is the median of
-//! 7 batches after one warm-up batch. The same rows in workerd: docs/extensions.md.
+//! Rows: the whole assertion verification as an action would run it (`parse_authentication_response`,
+//! then `PublicKey::from_cose` of the stored key, then `verify_authentication`), the signature
+//! alone (`PublicKey::verify`), and a registration (`verify_registration`). Each figure is the
+//! median of 7 batches after one warm-up batch. The same rows in workerd: docs/extensions.md.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -5,7 +5,7 @@ use crate::adapters::email::{
     LanguageSource, BUILT_IN_LANGUAGE, COMPLETE_LANGUAGES, DEFAULT_LANGUAGE_ORDER,
 };
 use crate::endpoint::{ActionFilter, ACTIONS};
-use crate::extensions::{self, Extensions, TotpConfig};
+use crate::extensions::{self, Extensions, PasskeysConfig, TotpConfig};
 use crate::password::{
     Argon2id, DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, DEFAULT_USER_PASSWORD_ALGORITHM,
 };
@@ -53,7 +53,12 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "IP_RATE_LIMIT_BURST", default: "10", meaning: "per-IP bucket capacity" },
     Variable { name: "TURNSTILE_SECRET_KEY", default: "(none = /captcha disabled)", meaning: "Turnstile secret; enables POST /captcha" },
     Variable { name: "TURNSTILE_SITEVERIFY_URL", default: DEFAULT_TURNSTILE_SITEVERIFY_URL, meaning: "Turnstile siteverify endpoint" },
-    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp" },
+    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp, passkeys" },
+    Variable { name: "WEBAUTHN_RP_ID", default: "(required with passkeys)", meaning: "the passkeys' relying party id: a registrable domain such as example.com (localhost only with DEVELOPMENT_MODE=true)" },
+    Variable { name: "WEBAUTHN_RP_NAME", default: "APP_NAME", meaning: "the relying party name some authenticators show" },
+    Variable { name: "WEBAUTHN_ALLOWED_ORIGINS", default: "(required with passkeys)", meaning: "comma-separated origins allowed to run passkey ceremonies: https://<WEBAUTHN_RP_ID or a subdomain>[:port] (http://localhost:<port> only with DEVELOPMENT_MODE=true)" },
+    Variable { name: "WEBAUTHN_USER_VERIFICATION", default: "preferred", meaning: "required | preferred | discouraged; the UV flag is required only with required, and for passwordless sign-in unless discouraged" },
+    Variable { name: "SECOND_FACTOR_REQUIRED", default: "false", meaning: "true refuses removing a user's last second factor (TOTP or last passkey) with second_factor_required" },
     Variable { name: "TOTP_ENCRYPTION_KEYS", default: "(required secret with totp)", meaning: "comma-separated <key id>:<base64 of 32 bytes>; the first encrypts TOTP keys, every one decrypts (rotation: docs/extensions.md)" },
 ];
 
@@ -335,6 +340,7 @@ fn require_https_unless_loopback(name: &'static str, url: &str) -> Result<(), Co
 fn extensions_config(
     get: &dyn Fn(&str) -> Option<String>,
     app_name: &str,
+    development_mode: bool,
 ) -> Result<Extensions, ConfigError> {
     let names = extensions::parse_extension_names(&get("EXTENSIONS").unwrap_or_default())
         .map_err(|problem| error("EXTENSIONS", problem))?;
@@ -347,8 +353,18 @@ fn extensions_config(
     } else {
         None
     };
+    let passkeys = if names.contains(&"passkeys") {
+        Some(
+            PasskeysConfig::from_vars(get, app_name, development_mode)
+                .map_err(|(variable, problem)| error(variable, problem))?,
+        )
+    } else {
+        None
+    };
     Ok(Extensions {
         totp,
+        passkeys,
+        second_factor_required: boolean(get, "SECOND_FACTOR_REQUIRED", false)?,
         ..Extensions::default()
     })
 }
@@ -589,7 +605,7 @@ impl Config {
         }
 
         let app_name = get("APP_NAME").unwrap_or_else(|| "Faroe".into());
-        let extensions = extensions_config(get, &app_name)?;
+        let extensions = extensions_config(get, &app_name, development_mode)?;
 
         Ok(Self {
             extensions,
@@ -945,6 +961,99 @@ mod tests {
             &[("ALLOW_UNAUTHENTICATED_ENDPOINT", "true")],
             "ALLOW_UNAUTHENTICATED_ENDPOINT",
         );
+    }
+
+    #[test]
+    fn passkeys_need_the_webauthn_variables_and_second_factor_required_is_a_boolean() {
+        let c = parse(&[]).unwrap();
+        assert!(c.extensions.passkeys.is_none());
+        assert!(!c.extensions.second_factor_required);
+        let on = [
+            ("EXTENSIONS", "passkeys"),
+            ("WEBAUTHN_RP_ID", "example.com"),
+            (
+                "WEBAUTHN_ALLOWED_ORIGINS",
+                "https://example.com,https://app.example.com:8443",
+            ),
+        ];
+        let c = parse(&on).unwrap();
+        let rp = &c.extensions.passkeys.as_ref().unwrap().relying_party;
+        assert_eq!(rp.id, "example.com");
+        assert_eq!(rp.name, "Faroe");
+        assert_eq!(rp.origins.len(), 2);
+        assert_eq!(
+            rp.user_verification,
+            crate::webauthn::UserVerification::Preferred
+        );
+        assert!(c.extensions.totp.is_none());
+        let c = parse(&[
+            on[0],
+            on[1],
+            on[2],
+            ("WEBAUTHN_RP_NAME", "Acme"),
+            ("WEBAUTHN_USER_VERIFICATION", "required"),
+            ("SECOND_FACTOR_REQUIRED", "true"),
+        ])
+        .unwrap();
+        let rp = &c.extensions.passkeys.as_ref().unwrap().relying_party;
+        assert_eq!(rp.name, "Acme");
+        assert_eq!(
+            rp.user_verification,
+            crate::webauthn::UserVerification::Required
+        );
+        assert!(c.extensions.second_factor_required);
+        for (pairs, variable) in [
+            (vec![on[0], on[2]], "WEBAUTHN_RP_ID"),
+            (vec![on[0], on[1]], "WEBAUTHN_ALLOWED_ORIGINS"),
+            (
+                vec![on[0], ("WEBAUTHN_RP_ID", "localhost"), on[2]],
+                "WEBAUTHN_RP_ID",
+            ),
+            (
+                vec![on[0], ("WEBAUTHN_RP_ID", "Example.COM"), on[2]],
+                "WEBAUTHN_RP_ID",
+            ),
+            (
+                vec![
+                    on[0],
+                    on[1],
+                    ("WEBAUTHN_ALLOWED_ORIGINS", "https://example.org"),
+                ],
+                "WEBAUTHN_ALLOWED_ORIGINS",
+            ),
+            (
+                vec![
+                    on[0],
+                    on[1],
+                    ("WEBAUTHN_ALLOWED_ORIGINS", "http://example.com"),
+                ],
+                "WEBAUTHN_ALLOWED_ORIGINS",
+            ),
+            (
+                vec![
+                    on[0],
+                    on[1],
+                    on[2],
+                    ("WEBAUTHN_USER_VERIFICATION", "always"),
+                ],
+                "WEBAUTHN_USER_VERIFICATION",
+            ),
+            (
+                vec![("SECOND_FACTOR_REQUIRED", "maybe")],
+                "SECOND_FACTOR_REQUIRED",
+            ),
+        ] {
+            assert_eq!(refused(&pairs, variable).variable, variable);
+        }
+        // localhost only in development mode.
+        let c = parse(&[
+            on[0],
+            ("WEBAUTHN_RP_ID", "localhost"),
+            ("WEBAUTHN_ALLOWED_ORIGINS", "http://localhost:8787"),
+            ("DEVELOPMENT_MODE", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.extensions.passkeys.unwrap().relying_party.id, "localhost");
     }
 
     const TOTP_KEY_A: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";

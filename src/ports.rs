@@ -14,7 +14,7 @@ pub type Millis = i64;
 pub enum StorageError {
     /// The key is absent, or (for conditional operations) the entry id / counter did not match.
     NotFound,
-    /// `RateLimitStorage::add` / `AccountStorage::add` on a key that exists.
+    /// `MainStorage::add`, `RateLimitStorage::add` or `AccountStorage::add` on a key that exists.
     AlreadyExists,
     /// Any other failure: the message is logged, never shown to callers.
     Failed(String),
@@ -44,6 +44,9 @@ pub trait MainStorage {
     async fn get(&self, key: &str) -> Result<StoredEntry, StorageError>;
     /// Creates or overwrites; the counter restarts at 0.
     async fn set(&self, key: &str, value: Vec<u8>, expires_at: Millis) -> Result<(), StorageError>;
+    /// Creates with counter 0 only if the key is absent; `AlreadyExists` otherwise (atomic: of
+    /// concurrent adds of one key exactly one succeeds). `expires_at` 0 = never.
+    async fn add(&self, key: &str, value: Vec<u8>, expires_at: Millis) -> Result<(), StorageError>;
     /// Replaces value and expiry and increments the counter, only if the entry exists and its counter
     /// equals `counter`; otherwise `NotFound`.
     async fn update(

@@ -1045,6 +1045,29 @@ fn registration_errors_each_have_their_variant() {
 }
 
 #[test]
+fn an_empty_expected_challenge_never_matches() {
+    let mut registration = Registration::new(Algorithm::Es256);
+    registration.challenge = vec![];
+    assert_eq!(
+        rp().verify_registration(&[], &registration.json()),
+        Err(WebAuthnError::ChallengeMismatch)
+    );
+    let mut assertion = Assertion::new(Algorithm::Es256);
+    assertion.challenge = vec![];
+    let public_key = PublicKey::from_cose(&assertion.key.cose()).unwrap();
+    let response = parse_authentication_response(&assertion.json()).unwrap();
+    let stored = StoredCredential {
+        id: &CREDENTIAL_ID,
+        public_key: &public_key,
+        sign_count: 5,
+    };
+    assert_eq!(
+        rp().verify_authentication(&[], &response, &stored),
+        Err(WebAuthnError::ChallengeMismatch)
+    );
+}
+
+#[test]
 fn registration_credential_type_and_id_are_checked_first() {
     let registration = Registration::new(Algorithm::Es256);
     let mut value: Json = serde_json::from_str(&registration.json()).unwrap();

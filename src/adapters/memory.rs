@@ -208,6 +208,21 @@ impl MainStorage for MemoryMainStorage {
         Ok(())
     }
 
+    async fn add(&self, key: &str, value: Vec<u8>, expires_at: Millis) -> Result<(), StorageError> {
+        self.instrumentation.before(Op::Add, key).await?;
+        match self.entries.borrow_mut().entry(key.to_string()) {
+            std::collections::btree_map::Entry::Occupied(_) => Err(StorageError::AlreadyExists),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(MainRecord {
+                    value,
+                    counter: 0,
+                    expires_at,
+                });
+                Ok(())
+            }
+        }
+    }
+
     async fn update(
         &self,
         key: &str,

@@ -379,6 +379,7 @@ impl EntryTable<'_> {
         if !self.exists()? {
             return Ok(Remaining::Nothing);
         }
+        // expires_at 0 = never (MainStorage::add of a credential index entry): never expired.
         self.sql.exec(
             "DELETE FROM entry WHERE expires_at > 0 AND expires_at <= ?",
             vec![SqlStorageValue::Integer(now)],
@@ -636,6 +637,19 @@ impl MainStorage for ObjectStoreClient {
         expires_at: Millis,
     ) -> std::result::Result<(), StorageError> {
         let mut req = request("set", key);
+        req.value = value;
+        req.expires_at = expires_at;
+        self.expect_ok(req).await.map(|_| ())
+    }
+
+    /// The object's `add` op: create-if-absent inside the one object that owns the key.
+    async fn add(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Millis,
+    ) -> std::result::Result<(), StorageError> {
+        let mut req = request("add", key);
         req.value = value;
         req.expires_at = expires_at;
         self.expect_ok(req).await.map(|_| ())

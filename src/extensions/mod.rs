@@ -2,11 +2,13 @@
 //! in tables of their own that the endpoint consults only for the extensions that are on, so with
 //! every extension off the endpoint is exactly Faroe's.
 
+pub mod passkeys;
 pub mod totp;
 
 pub use crate::endpoint::ActionDef;
 use crate::flows::{ActionResult, Failure, Invocation};
 use crate::server::Server;
+pub use passkeys::PasskeysConfig;
 pub use totp::TotpConfig;
 
 /// Which extensions are on, with their configuration.
@@ -14,6 +16,10 @@ pub use totp::TotpConfig;
 pub struct Extensions {
     /// `EXTENSIONS` contains `totp`.
     pub totp: Option<TotpConfig>,
+    /// `EXTENSIONS` contains `passkeys`.
+    pub passkeys: Option<PasskeysConfig>,
+    /// `SECOND_FACTOR_REQUIRED=true`: the removal of a user's last second factor is refused.
+    pub second_factor_required: bool,
     /// `PASSWORD_REHASH_ON_SIGNIN=true` (issue #15 item 5; another helper implements it).
     pub password_rehash_on_signin: bool,
 }
@@ -25,10 +31,29 @@ pub struct ExtensionDef {
 }
 
 /// Every extension `EXTENSIONS` may name.
-pub static EXTENSION_DEFS: &[ExtensionDef] = &[ExtensionDef {
-    name: "totp",
-    actions: totp::ACTIONS,
-}];
+pub static EXTENSION_DEFS: &[ExtensionDef] = &[
+    ExtensionDef {
+        name: "totp",
+        actions: totp::ACTIONS,
+    },
+    ExtensionDef {
+        name: "passkeys",
+        actions: passkeys::ACTIONS,
+    },
+];
+
+/// TOTP-table actions about second factors in general (status, recovery codes, the operator's
+/// removal): they exist when either `totp` or `passkeys` is on.
+pub const SECOND_FACTOR_ACTIONS: &[&str] = &[
+    "get_user_second_factors",
+    "delete_user_second_factors",
+    "verify_signin_recovery_code",
+    "create_user_recovery_code_regeneration",
+    "get_user_recovery_code_regeneration",
+    "delete_user_recovery_code_regeneration",
+    "verify_user_recovery_code_regeneration_user_password",
+    "complete_user_recovery_code_regeneration",
+];
 
 /// Parses `EXTENSIONS`: comma-separated names, each known and listed once. Empty = none.
 pub fn parse_extension_names(raw: &str) -> Result<Vec<&'static str>, String> {
@@ -69,23 +94,37 @@ impl Extensions {
     fn is_enabled(&self, name: &str) -> bool {
         match name {
             "totp" => self.totp.is_some(),
+            "passkeys" => self.passkeys.is_some(),
             _ => false,
         }
     }
 
+    /// Whether a second-factor extension (TOTP or passkeys) is on: the signin's trailing fields,
+    /// the second-factor check at `complete_signin`, the recovery codes.
+    pub fn second_factors_on(&self) -> bool {
+        self.totp.is_some() || self.passkeys.is_some()
+    }
+
     /// The definition of `action` if an extension that is on has it.
     pub fn action(&self, action: &str) -> Option<&'static ActionDef> {
-        EXTENSION_DEFS
+        let (extension, def) = EXTENSION_DEFS
             .iter()
-            .filter(|d| self.is_enabled(d.name))
-            .flat_map(|d| d.actions.iter())
-            .find(|a| a.name == action)
+            .flat_map(|d| d.actions.iter().map(move |a| (d.name, a)))
+            .find(|(_, a)| a.name == action)?;
+        let on = if SECOND_FACTOR_ACTIONS.contains(&action) {
+            self.second_factors_on()
+        } else if passkeys::NEEDS_TOTP.contains(&action) {
+            self.passkeys.is_some() && self.totp.is_some()
+        } else {
+            self.is_enabled(extension)
+        };
+        on.then_some(def)
     }
 
     /// Whether an extension that keeps per-user records in account storage is on (then
     /// `complete_user_deletion` deletes the user's account storage).
     pub fn uses_account_storage(&self) -> bool {
-        self.totp.is_some()
+        self.second_factors_on()
     }
 }
 
@@ -143,6 +182,52 @@ impl Server {
             "verify_signin_totp_code" => self.verify_signin_totp_code(&a[0], &a[1]).await,
             "verify_signin_recovery_code" => self.verify_signin_recovery_code(&a[0], &a[1]).await,
             "delete_user_second_factors" => self.delete_user_second_factors(inv, &a[0]).await,
+            "create_user_passkey_registration" => {
+                self.create_user_passkey_registration(&a[0]).await
+            }
+            "get_user_passkey_registration" => {
+                self.get_user_passkey_registration(&a[0], &a[1]).await
+            }
+            "delete_user_passkey_registration" => {
+                self.delete_user_passkey_registration(&a[0], &a[1]).await
+            }
+            "verify_user_passkey_registration_user_password" => {
+                self.verify_user_passkey_registration_user_password(&a[0], &a[1], &a[2])
+                    .await
+            }
+            "verify_user_passkey_registration_totp_code" => {
+                self.verify_user_passkey_registration_totp_code(&a[0], &a[1], &a[2])
+                    .await
+            }
+            "complete_user_passkey_registration" => {
+                self.complete_user_passkey_registration(inv, &a[0], &a[1], &a[2], &a[3])
+                    .await
+            }
+            "create_passkey_signin" => self.create_passkey_signin().await,
+            "get_passkey_signin" => self.get_passkey_signin(&a[0]).await,
+            "delete_passkey_signin" => self.delete_passkey_signin(&a[0]).await,
+            "complete_passkey_signin" => self.complete_passkey_signin(inv, &a[0], &a[1]).await,
+            "get_signin_passkey_credential_request_options" => {
+                self.get_signin_passkey_credential_request_options(&a[0])
+                    .await
+            }
+            "verify_signin_passkey" => self.verify_signin_passkey(&a[0], &a[1]).await,
+            "get_user_passkeys" => self.get_user_passkeys(&a[0]).await,
+            "update_user_passkey_name" => self.update_user_passkey_name(&a[0], &a[1], &a[2]).await,
+            "create_user_passkey_deletion" => self.create_user_passkey_deletion(&a[0], &a[1]).await,
+            "get_user_passkey_deletion" => self.get_user_passkey_deletion(&a[0], &a[1]).await,
+            "delete_user_passkey_deletion" => self.delete_user_passkey_deletion(&a[0], &a[1]).await,
+            "verify_user_passkey_deletion_user_password" => {
+                self.verify_user_passkey_deletion_user_password(&a[0], &a[1], &a[2])
+                    .await
+            }
+            "verify_user_passkey_deletion_totp_code" => {
+                self.verify_user_passkey_deletion_totp_code(&a[0], &a[1], &a[2])
+                    .await
+            }
+            "complete_user_passkey_deletion" => {
+                self.complete_user_passkey_deletion(inv, &a[0], &a[1]).await
+            }
             other => Err(Failure::Internal(format!(
                 "action \"{other}\" has no handler"
             ))),
@@ -162,13 +247,20 @@ mod tests {
     #[test]
     fn extension_tables_are_unique_and_apart_from_faroes() {
         assert_eq!(totp::ACTIONS.len(), 20);
+        assert_eq!(passkeys::ACTIONS.len(), 20);
         let mut names: Vec<_> = EXTENSION_DEFS
             .iter()
             .flat_map(|d| d.actions.iter().map(|a| a.name))
             .collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 20);
+        assert_eq!(names.len(), 40);
+        assert!(SECOND_FACTOR_ACTIONS
+            .iter()
+            .all(|n| totp::ACTIONS.iter().any(|a| a.name == *n)));
+        assert!(passkeys::NEEDS_TOTP
+            .iter()
+            .all(|n| passkeys::ACTIONS.iter().any(|a| a.name == *n)));
         assert!(names.iter().all(|n| !ACTIONS.iter().any(|a| a.name == *n)));
     }
 
@@ -179,9 +271,13 @@ mod tests {
         assert!(parse_extension_names("totp,totp")
             .unwrap_err()
             .contains("twice"));
-        assert!(parse_extension_names("totp,passkeys")
+        assert_eq!(
+            parse_extension_names("totp,passkeys").unwrap(),
+            vec!["totp", "passkeys"]
+        );
+        assert!(parse_extension_names("totp,webauthn")
             .unwrap_err()
-            .contains("\"passkeys\" is not an extension"));
+            .contains("\"webauthn\" is not an extension"));
         assert!(Extensions::default()
             .action("get_user_second_factors")
             .is_none());

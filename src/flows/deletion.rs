@@ -190,7 +190,12 @@ impl Server {
             Err(UserStoreError::UserNotFound) => return Err(Failure::Code("internal_conflict")),
             Err(e) => return Err(Failure::Internal(format!("failed to delete user: {e}"))),
         }
-        // Extensions: the user's account storage goes with the user (a failure only logged).
+        // Extensions: the user's account storage goes with the user (a failure only logged);
+        // first the passkeys' credential index entries, which live in main storage.
+        if self.extensions.passkeys.is_some() {
+            self.delete_credential_index_entries_of_user(invocation, &deletion.user_id)
+                .await;
+        }
         if self.extensions.uses_account_storage() {
             if let Err(e) = self
                 .ports

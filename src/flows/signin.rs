@@ -26,6 +26,9 @@ pub(crate) struct Signin {
     /// The TOTP extension's two trailing items (docs/extensions.md); `None` for signins created
     /// with it off, which are encoded exactly as Faroe's.
     pub second_factor: Option<SigninSecondFactor>,
+    /// The passkeys extension's third trailing item: the challenge of
+    /// `get_signin_passkey_credential_request_options` (32 bytes; empty with passkeys off).
+    pub passkey_challenge: Vec<u8>,
 }
 
 /// The second-factor state of a signin (TOTP extension).
@@ -59,6 +62,11 @@ impl Entity for Signin {
                     verified: r.bool()?,
                 })
             },
+            passkey_challenge: if r.is_at_end() {
+                Vec::new()
+            } else {
+                r.byte_vec()?
+            },
         })
     }
 
@@ -73,7 +81,14 @@ impl Entity for Signin {
             .int64(self.created_at);
         match self.second_factor {
             None => writer.finish(),
-            Some(f) => writer.bool(f.required).bool(f.verified).finish(),
+            Some(f) if self.passkey_challenge.is_empty() => {
+                writer.bool(f.required).bool(f.verified).finish()
+            }
+            Some(f) => writer
+                .bool(f.required)
+                .bool(f.verified)
+                .bytes(&self.passkey_challenge)
+                .finish(),
         }
     }
 
@@ -91,10 +106,10 @@ impl UserEntity for Signin {
 }
 
 impl Signin {
-    /// Faroe's model; with the TOTP extension on, two more members after
-    /// `user_first_factor_verified`.
-    fn model(&self, totp_on: bool) -> Value {
-        if !totp_on {
+    /// Faroe's model; with a second-factor extension on (TOTP or passkeys), two more members
+    /// after `user_first_factor_verified`.
+    fn model(&self, second_factors_on: bool) -> Value {
+        if !second_factors_on {
             return json!({
                 "id": self.id,
                 "user_id": self.user_id,
@@ -143,14 +158,20 @@ impl Server {
         if user.disabled {
             return Err(Failure::Code("user_disabled"));
         }
-        // TOTP extension: snapshot whether this sign-in needs a second factor.
-        let second_factor = match self.extensions.totp {
-            Some(_) => Some(SigninSecondFactor {
+        // TOTP / passkeys extensions: snapshot whether this sign-in needs a second factor.
+        let second_factor = if self.extensions.second_factors_on() {
+            Some(SigninSecondFactor {
                 required: self.has_second_factor(&user.id).await?,
                 verified: false,
-            }),
-            None => None,
+            })
+        } else {
+            None
         };
+        let mut passkey_challenge = Vec::new();
+        if self.extensions.passkeys.is_some() {
+            passkey_challenge = vec![0u8; crate::webauthn::CHALLENGE_LEN];
+            crypto::random_bytes(&mut passkey_challenge);
+        }
         let secret = crypto::generate_secret();
         let signin = Signin {
             id: crypto::generate_id(),
@@ -161,12 +182,13 @@ impl Server {
             user_disabled_counter: user.disabled_counter,
             created_at: seconds(self.now()),
             second_factor,
+            passkey_challenge,
         };
         self.store_new_entity(&signin).await?;
         let mut values = Values::new();
         values.insert(
             "signin".into(),
-            signin.model(self.extensions.totp.is_some()),
+            signin.model(self.extensions.second_factors_on()),
         );
         values.insert(
             "signin_token".into(),
@@ -180,7 +202,7 @@ impl Server {
         let mut values = Values::new();
         values.insert(
             "signin".into(),
-            signin.model(self.extensions.totp.is_some()),
+            signin.model(self.extensions.second_factors_on()),
         );
         Ok(values)
     }
@@ -221,9 +243,9 @@ impl Server {
         if !signin.user_first_factor_verified {
             return Err(Failure::Code("user_first_factor_not_verified"));
         }
-        // TOTP extension: the record is read again, so a second factor enabled after
+        // TOTP / passkeys extensions: the second factors are read again, so a second factor enabled after
         // `create_signin` counts too; the signin is kept for the second factor's verification.
-        if self.extensions.totp.is_some()
+        if self.extensions.second_factors_on()
             && !signin.second_factor.is_some_and(|f| f.verified)
             && self.has_second_factor(&user.id).await?
         {

@@ -50,7 +50,8 @@ pub enum WebAuthnError {
     MissingAttestedCredentialData,
     /// The credential id is longer than 1023 bytes.
     CredentialIdTooLong,
-    /// A COSE algorithm other than ES256 (-7), EdDSA (-8) and RS256 (-257).
+    /// A COSE algorithm other than ES256 (-7), EdDSA (-8) and RS256 (-257); `i64::MIN` stands for
+    /// an identifier outside the i64 range.
     UnsupportedAlgorithm(i64),
     /// The COSE key is not a well-formed key of its algorithm (labels missing, duplicated, of the
     /// wrong type or length, kty/crv not matching alg, private key material). Says which.

@@ -199,8 +199,11 @@ pub enum AttestationFormat {
 /// [`RelyingParty::verify_authentication`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthenticationResponse {
+    /// `rawId`, already checked equal to `id`.
     pub credential_id: Vec<u8>,
+    /// `userHandle`; `None` when absent, null or empty.
     pub user_handle: Option<Vec<u8>>,
+    /// The decoded `response` members, unverified.
     pub client_data_json: Vec<u8>,
     pub authenticator_data: Vec<u8>,
     pub signature: Vec<u8>,
@@ -370,7 +373,10 @@ impl RelyingParty {
             return Err(WebAuthnError::WrongClientDataType);
         }
         let challenge = base64url_decode(&client_data.challenge, "clientDataJSON.challenge")?;
-        if !crate::crypto::constant_time_eq(&challenge, expected_challenge) {
+        // An empty expected challenge (a caller's bug) must never match an empty one.
+        if expected_challenge.is_empty()
+            || !crate::crypto::constant_time_eq(&challenge, expected_challenge)
+        {
             return Err(WebAuthnError::ChallengeMismatch);
         }
         if !self.origins.contains(&client_data.origin) {

@@ -192,19 +192,21 @@ impl Server {
             enabled_at: now,
             last_used_step: enrollment.verified_step,
         };
-        let (codes, stored_codes) = generate_recovery_codes(&enrollment.user_id);
+        let (mut codes, stored_codes) = generate_recovery_codes(&enrollment.user_id);
         let record = match self.read_second_factors(&enrollment.user_id).await? {
             Some(stored) if stored.record.totp.is_some() => {
                 return Err(Failure::Code("totp_already_enabled"))
             }
+            // The record exists without TOTP only while the user has passkeys: their recovery
+            // codes stay, and none are issued.
             Some(stored) => {
                 let record = SecondFactors {
                     totp: Some(totp),
-                    recovery_codes: stored_codes,
-                    recovery_codes_created_at: now,
+                    ..stored.record
                 };
                 self.update_second_factors(&enrollment.user_id, record.clone(), stored.counter)
                     .await?;
+                codes.clear();
                 record
             }
             None => {
@@ -239,7 +241,8 @@ impl Server {
         let mut values = Values::new();
         values.insert(
             "user_second_factors".into(),
-            SecondFactors::model(&enrollment.user_id, Some(&record)),
+            self.second_factors_model(&enrollment.user_id, Some(&record))
+                .await?,
         );
         values.insert(
             "recovery_codes".into(),

@@ -7,6 +7,7 @@ use super::entities::{
 use super::record::{generate_recovery_codes, SecondFactors, RECORD_KEY};
 use super::SECOND_FACTOR_NAME;
 use crate::crypto;
+use crate::extensions::passkeys::SECOND_FACTOR_NAME as PASSKEY_SECOND_FACTOR_NAME;
 use crate::flows::{seconds, ActionResult, Entity, Failure, Invocation, Values};
 use crate::ports::{StorageError, User, UserStoreError};
 use crate::rate_limit::Bucket;
@@ -20,16 +21,20 @@ const INVALID_DELETION: &str = "invalid_user_totp_deletion_token";
 /// How often the operator's removal re-reads a record that changed under it before giving up.
 const OPERATOR_ATTEMPTS: usize = 3;
 
-fn second_factors_values(user_id: &str, record: Option<&SecondFactors>) -> Values {
-    let mut values = Values::new();
-    values.insert(
-        "user_second_factors".into(),
-        SecondFactors::model(user_id, record),
-    );
-    values
-}
-
 impl Server {
+    async fn second_factors_values(
+        &self,
+        user_id: &str,
+        record: Option<&SecondFactors>,
+    ) -> Result<Values, Failure> {
+        let mut values = Values::new();
+        values.insert(
+            "user_second_factors".into(),
+            self.second_factors_model(user_id, record).await?,
+        );
+        Ok(values)
+    }
+
     // ---- the password-confirmed entities, shared by regeneration and deletion ----
 
     async fn validate_confirmation<K: ConfirmationKind>(
@@ -159,13 +164,18 @@ impl Server {
         }
     }
 
-    async fn notify_second_factor_removed(&self, invocation: &Invocation, user: &User) {
+    pub(crate) async fn notify_second_factor_removed(
+        &self,
+        invocation: &Invocation,
+        user: &User,
+        second_factor: &str,
+    ) {
         if let Err(e) = self
             .email_sender_for(Some(user))
             .send_user_second_factor_removed_notification(
                 &user.email_address,
                 &user.display_name,
-                SECOND_FACTOR_NAME,
+                second_factor,
                 self.now(),
             )
             .await
@@ -179,10 +189,8 @@ impl Server {
     pub(crate) async fn get_user_second_factors(&self, session_token: &str) -> ActionResult {
         let session = self.require_session(session_token).await?;
         let stored = self.read_second_factors(&session.user_id).await?;
-        Ok(second_factors_values(
-            &session.user_id,
-            stored.as_ref().map(|s| &s.record),
-        ))
+        self.second_factors_values(&session.user_id, stored.as_ref().map(|s| &s.record))
+            .await
     }
 
     // ---- recovery-code regeneration ----
@@ -254,7 +262,13 @@ impl Server {
             .spend_confirmation(session_token, token, INVALID_REGENERATION)
             .await?;
         let stored = match self.read_second_factors(&entity.user_id).await? {
-            Some(stored) if stored.record.has_any_second_factor() => stored,
+            Some(stored)
+                if self
+                    .record_has_second_factor(&entity.user_id, Some(&stored.record))
+                    .await? =>
+            {
+                stored
+            }
             _ => return Err(Failure::Code("second_factor_not_enabled")),
         };
         let (codes, stored_codes) = generate_recovery_codes(&entity.user_id);
@@ -265,7 +279,9 @@ impl Server {
         };
         self.update_second_factors(&entity.user_id, record.clone(), stored.counter)
             .await?;
-        let mut values = second_factors_values(&entity.user_id, Some(&record));
+        let mut values = self
+            .second_factors_values(&entity.user_id, Some(&record))
+            .await?;
         values.insert(
             "recovery_codes".into(),
             Value::Array(codes.into_iter().map(Value::from).collect()),
@@ -351,7 +367,17 @@ impl Server {
             totp: None,
             ..stored.record
         };
-        let remaining = if remaining.has_any_second_factor() {
+        let other_second_factor = self
+            .record_has_second_factor(&entity.user_id, Some(&remaining))
+            .await?;
+        // SECOND_FACTOR_REQUIRED: the last second factor stays.
+        if !other_second_factor && self.extensions.second_factor_required {
+            return Err(Failure::Code("second_factor_required"));
+        }
+        // The update (or delete) is a compare-and-set on the record, which every passkey
+        // registration and removal also writes: of a TOTP removal and a passkey removal racing
+        // for the last factor, one loses with internal_conflict.
+        let remaining = if other_second_factor {
             self.update_second_factors(&entity.user_id, remaining.clone(), stored.counter)
                 .await?;
             Some(remaining)
@@ -372,8 +398,10 @@ impl Server {
                 }
             }
         };
-        self.notify_second_factor_removed(invocation, &user).await;
-        Ok(second_factors_values(&entity.user_id, remaining.as_ref()))
+        self.notify_second_factor_removed(invocation, &user, SECOND_FACTOR_NAME)
+            .await;
+        self.second_factors_values(&entity.user_id, remaining.as_ref())
+            .await
     }
 
     // ---- operator ----
@@ -389,6 +417,12 @@ impl Server {
             Err(UserStoreError::UserNotFound) => return Err(Failure::Code("user_not_found")),
             Err(e) => return Err(Failure::Internal(format!("failed to get user: {e}"))),
         };
+        // Passkeys first (their records and index entries), then the record with TOTP and the
+        // recovery codes.
+        if self.delete_all_passkeys(invocation, &user.id).await? > 0 {
+            self.notify_second_factor_removed(invocation, &user, PASSKEY_SECOND_FACTOR_NAME)
+                .await;
+        }
         // The record may change under us (a sign-in storing its step): read it again then.
         for _ in 0..OPERATOR_ATTEMPTS {
             let Some(stored) = self.read_second_factors(&user.id).await? else {
@@ -402,7 +436,8 @@ impl Server {
             {
                 Ok(()) => {
                     if stored.record.totp.is_some() {
-                        self.notify_second_factor_removed(invocation, &user).await;
+                        self.notify_second_factor_removed(invocation, &user, SECOND_FACTOR_NAME)
+                            .await;
                     }
                     return Ok(Values::new());
                 }

@@ -181,12 +181,40 @@ impl Server {
         }))
     }
 
-    /// Whether the user has a second factor that sign-in must verify.
+    /// Whether the user has a second factor that sign-in must verify: TOTP, or (passkeys on) a
+    /// passkey.
     pub(crate) async fn has_second_factor(&self, user_id: &str) -> Result<bool, Failure> {
-        Ok(self
-            .read_second_factors(user_id)
-            .await?
-            .is_some_and(|s| s.record.has_any_second_factor()))
+        let stored = self.read_second_factors(user_id).await?;
+        self.record_has_second_factor(user_id, stored.as_ref().map(|s| &s.record))
+            .await
+    }
+
+    /// The same, given the `second_factors` record as read: its TOTP, else the passkeys.
+    pub(crate) async fn record_has_second_factor(
+        &self,
+        user_id: &str,
+        record: Option<&SecondFactors>,
+    ) -> Result<bool, Failure> {
+        if record.is_some_and(|r| r.has_any_second_factor()) {
+            return Ok(true);
+        }
+        Ok(self.passkey_count(user_id).await? > 0)
+    }
+
+    /// The `user_second_factors` model, with `passkey_count` when passkeys is on.
+    pub(crate) async fn second_factors_model(
+        &self,
+        user_id: &str,
+        record: Option<&SecondFactors>,
+    ) -> Result<serde_json::Value, Failure> {
+        let mut model = SecondFactors::model(user_id, record);
+        if self.extensions.passkeys.is_some() {
+            let count = self.passkey_count(user_id).await?;
+            if let Some(members) = model.as_object_mut() {
+                members.insert("passkey_count".into(), count.into());
+            }
+        }
+        Ok(model)
     }
 
     /// Writes the record over the version read with `counter` (re-sealing the TOTP key with the
@@ -197,9 +225,11 @@ impl Server {
         mut record: SecondFactors,
         counter: i32,
     ) -> Result<(), Failure> {
-        let keys = &self.totp_config()?.keys;
         if let Some(totp) = &mut record.totp {
-            totp.key = keys.reseal_for_write(user_id, &totp.key);
+            totp.key = self
+                .totp_config()?
+                .keys
+                .reseal_for_write(user_id, &totp.key);
         }
         match self
             .ports

@@ -75,6 +75,8 @@ pub fn generate_recovery_codes(user_id: &str) -> (Vec<String>, Vec<RecoveryCode>
 }
 
 impl SecondFactors {
+    /// The second factor the record holds itself (TOTP). Passkeys are records of their own: the
+    /// server asks `record_has_second_factor`, which counts them too.
     pub fn has_any_second_factor(&self) -> bool {
         self.totp.is_some()
     }

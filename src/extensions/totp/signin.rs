@@ -11,7 +11,7 @@ const INVALID: &str = "invalid_signin_token";
 
 impl Server {
     /// Validation and the two checks both sign-in verifications start with.
-    async fn signin_awaiting_second_factor(
+    pub(crate) async fn signin_awaiting_second_factor(
         &self,
         signin_token: &str,
     ) -> Result<(Signin, User), Failure> {
@@ -29,7 +29,7 @@ impl Server {
     }
 
     /// The last step of both: mark the signin's second factor verified (compare-and-set).
-    async fn mark_signin_second_factor_verified(&self, signin: &Signin) -> ActionResult {
+    pub(crate) async fn mark_signin_second_factor_verified(&self, signin: &Signin) -> ActionResult {
         self.update_entity_flag::<Signin>(
             &signin.id,
             |s| s.second_factor.is_some_and(|f| f.verified),
@@ -51,19 +51,31 @@ impl Server {
         totp_code: &str,
     ) -> ActionResult {
         let (signin, user) = self.signin_awaiting_second_factor(signin_token).await?;
-        let stored = self.read_second_factors(&user.id).await?;
+        self.use_totp_code(&user.id, totp_code).await?;
+        self.mark_signin_second_factor_verified(&signin).await
+    }
+
+    /// Checks a code of the user's TOTP and stores its step (TOTP's rules: the verify-second-
+    /// factor bucket, the window, no replay, a compare-and-set on the record). Shared by sign-in
+    /// and the passkeys extension's identity verification.
+    pub(crate) async fn use_totp_code(
+        &self,
+        user_id: &str,
+        totp_code: &str,
+    ) -> Result<(), Failure> {
+        let stored = self.read_second_factors(user_id).await?;
         let Some((mut record, counter, totp)) = stored.and_then(|s| {
             let totp = s.record.totp.clone()?;
             Some((s.record, s.counter, totp))
         }) else {
             return Err(Failure::Code("totp_not_enabled"));
         };
-        self.consume_token(Bucket::VerifySecondFactor, &user.id)
+        self.consume_token(Bucket::VerifySecondFactor, user_id)
             .await?;
         let key = self
             .totp_config()?
             .keys
-            .open(&user.id, &totp.key)
+            .open(user_id, &totp.key)
             .map_err(|e| Failure::Internal(e.to_string()))?;
         let step = code::verify_code(
             &key,
@@ -78,9 +90,7 @@ impl Server {
         if let Some(totp) = &mut record.totp {
             totp.last_used_step = step;
         }
-        self.update_second_factors(&user.id, record, counter)
-            .await?;
-        self.mark_signin_second_factor_verified(&signin).await
+        self.update_second_factors(user_id, record, counter).await
     }
 
     pub(crate) async fn verify_signin_recovery_code(
@@ -89,12 +99,15 @@ impl Server {
         recovery_code: &str,
     ) -> ActionResult {
         let (signin, user) = self.signin_awaiting_second_factor(signin_token).await?;
-        let Some(stored) = self
-            .read_second_factors(&user.id)
-            .await?
-            .filter(|s| s.record.has_any_second_factor())
-        else {
-            return Err(Failure::Code("second_factor_not_enabled"));
+        let stored = match self.read_second_factors(&user.id).await? {
+            Some(stored)
+                if self
+                    .record_has_second_factor(&user.id, Some(&stored.record))
+                    .await? =>
+            {
+                stored
+            }
+            _ => return Err(Failure::Code("second_factor_not_enabled")),
         };
         self.consume_token(Bucket::VerifySecondFactor, &user.id)
             .await?;
