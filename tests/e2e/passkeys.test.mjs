@@ -14,6 +14,7 @@ import { ExtensionClient, HttpsEndpointClient, EndpointError } from "../../js/sr
 import { Client } from "@faroe/client";
 import { inspectObject, objectEntries, objectIds } from "./objects.mjs";
 import { SoftAuthenticator } from "./soft-authenticator.mjs";
+import { base32Decode, currentStep, hotp } from "./totp-codes.mjs";
 import { startWorker, startEmailCapture, startUserServer, invoke, SECRET, FAST_ALGORITHMS } from "./harness.mjs";
 
 // The page's origin as the browser would report it; the Worker itself listens on 127.0.0.1.
@@ -318,6 +319,30 @@ describe("EXTENSIONS=totp,passkeys", () => {
     const accountObject = namedObject("AccountStore", user.userId);
     const keys = accountObject ? objectEntries(worker.persistTo, "AccountStore", accountObject).map((r) => r.key) : [];
     assert.equal(keys.some((k) => k.startsWith("passkey.") || k === "second_factors"), false, `left: ${keys}`);
+  });
+
+  test("a user with TOTP registers a passkey with a TOTP code instead of the password; no new recovery codes", async () => {
+    const user = await signedUp(`pk-totp-${Date.now()}@example.com`);
+    const enrollment = await extensions.createUserTOTPEnrollment(user.session);
+    const enrollmentToken = enrollment.userTOTPEnrollmentToken;
+    const { totpKey } = await extensions.verifyUserTOTPEnrollmentUserPassword(user.session, enrollmentToken, PASSWORD);
+    const key = base32Decode(totpKey);
+    const step = currentStep();
+    assert.equal((await extensions.verifyUserTOTPEnrollmentTOTPCode(user.session, enrollmentToken, hotp(key, step))).ok, true);
+    const enrolled = await extensions.completeUserTOTPEnrollment(user.session, enrollmentToken);
+    assert.equal(enrolled.recoveryCodes.length, 10);
+
+    const created = await extensions.createUserPasskeyRegistration(user.session);
+    const token = created.userPasskeyRegistrationToken;
+    assert.equal((await extensions.verifyUserPasskeyRegistrationTOTPCode(user.session, token, hotp(key, step))).errorCode, "incorrect_totp_code",
+      "the enrollment's code is used up");
+    assert.equal((await extensions.verifyUserPasskeyRegistrationTOTPCode(user.session, token, hotp(key, step + 1))).ok, true);
+    const { json } = new SoftAuthenticator({ origin: ORIGIN }).create(created.credentialCreationOptions);
+    const done = await extensions.completeUserPasskeyRegistration(user.session, token, "Key", json);
+    assert.equal(done.ok, true, JSON.stringify(done));
+    assert.deepEqual(done.recoveryCodes, [], "TOTP already brought the recovery codes");
+    const factors = (await extensions.getUserSecondFactors(user.session)).userSecondFactors;
+    assert.deepEqual({ totp: factors.totpEnabled, passkeys: factors.passkeyCount, codes: factors.recoveryCodeCount }, { totp: true, passkeys: 1, codes: 10 });
   });
 });
 
