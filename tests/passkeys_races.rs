@@ -356,3 +356,37 @@ fn decode_base32(s: &str) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn a_removal_racing_a_sign_in_with_the_same_passkey_still_removes_it() {
+    let h = passkeys_harness();
+    let s = h.signin_u1();
+    let a = Authenticator::new(Algorithm::Es256, 1);
+    let b = Authenticator::new(Algorithm::EdDsa, 2);
+    let id = token(
+        register(&h, &s, U1_PASSWORD, &a, "A")["user_passkey"]
+            .as_object()
+            .unwrap(),
+        "id",
+    );
+    register(&h, &s, U1_PASSWORD, &b, "B");
+    let deletion = verified_passkey_deletion(&h, &s, &id, U1_PASSWORD);
+    let (t, options) = create_passkey_signin(&h);
+    let assertion = a.assert(&options, &Tweak::default());
+    let codes = concurrently(
+        &h,
+        &[
+            ("complete_user_passkey_deletion", pdel_args(&s, &deletion)),
+            ("complete_passkey_signin", ps_complete_args(&t, &assertion)),
+        ],
+    );
+    assert_eq!(codes[0], "ok", "{codes:?}");
+    assert!(h
+        .accounts
+        .value("u1", &PasskeyRecord::key_for(&id))
+        .is_none());
+    assert!(h
+        .main
+        .value(&CredentialIndexEntry::key_for(&a.credential_id))
+        .is_none());
+}

@@ -379,7 +379,6 @@ impl EntryTable<'_> {
         if !self.exists()? {
             return Ok(Remaining::Nothing);
         }
-        // expires_at 0 = never (MainStorage::add of a credential index entry): never expired.
         self.sql.exec(
             "DELETE FROM entry WHERE expires_at > 0 AND expires_at <= ?",
             vec![SqlStorageValue::Integer(now)],

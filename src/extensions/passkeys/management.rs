@@ -260,29 +260,53 @@ impl Server {
                 }
             }
         }
-        match self
-            .ports
-            .account_storage
-            .delete(
-                &user.id,
-                &PasskeyRecord::key_for(&passkey.record.id),
-                passkey.counter,
-            )
-            .await
-        {
-            Ok(()) => {}
-            Err(StorageError::NotFound) => return Err(Failure::Code("internal_conflict")),
-            Err(e) => {
-                return Err(Failure::Internal(format!(
-                    "account storage delete failed: {e}"
-                )))
-            }
-        }
+        // The record's write decided the removal; a sign-in that stored a counter meanwhile
+        // must not undo it, so the passkey record is deleted over whatever counter it has now.
+        self.delete_passkey_record(&user.id, &passkey.record.id, passkey.counter)
+            .await?;
         self.delete_credential_index_logging_errors(invocation, &passkey.record.credential_id)
             .await;
         self.notify_second_factor_removed(invocation, &user, SECOND_FACTOR_NAME)
             .await;
         Ok(Values::new())
+    }
+
+    /// Deletes a passkey record, re-reading its counter when it changed (at most 3 attempts);
+    /// `Ok(false)` when it is already gone.
+    async fn delete_passkey_record(
+        &self,
+        user_id: &str,
+        passkey_id: &str,
+        mut counter: i32,
+    ) -> Result<bool, Failure> {
+        let key = PasskeyRecord::key_for(passkey_id);
+        for _ in 0..3 {
+            match self
+                .ports
+                .account_storage
+                .delete(user_id, &key, counter)
+                .await
+            {
+                Ok(()) => return Ok(true),
+                Err(StorageError::NotFound) => {
+                    match self.ports.account_storage.get(user_id, &key).await {
+                        Ok(entry) => counter = entry.counter,
+                        Err(StorageError::NotFound) => return Ok(false),
+                        Err(e) => {
+                            return Err(Failure::Internal(format!(
+                                "account storage get failed: {e}"
+                            )))
+                        }
+                    }
+                }
+                Err(e) => {
+                    return Err(Failure::Internal(format!(
+                        "account storage delete failed: {e}"
+                    )))
+                }
+            }
+        }
+        Err(Failure::Code("internal_conflict"))
     }
 
     /// The operator's removal: every passkey record of the user and its index entry. Returns how
@@ -295,37 +319,17 @@ impl Server {
         let passkeys = self.list_passkeys(user_id).await?;
         let mut removed = 0;
         for passkey in passkeys {
-            // Unconditional in effect: a record that changed meanwhile is read and deleted again.
-            let key = PasskeyRecord::key_for(&passkey.record.id);
-            let mut counter = passkey.counter;
-            for _ in 0..3 {
-                match self
-                    .ports
-                    .account_storage
-                    .delete(user_id, &key, counter)
-                    .await
-                {
-                    Ok(()) => {
-                        removed += 1;
-                        break;
-                    }
-                    Err(StorageError::NotFound) => {
-                        match self.ports.account_storage.get(user_id, &key).await {
-                            Ok(entry) => counter = entry.counter,
-                            Err(StorageError::NotFound) => break,
-                            Err(e) => {
-                                return Err(Failure::Internal(format!(
-                                    "account storage get failed: {e}"
-                                )))
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        return Err(Failure::Internal(format!(
-                            "account storage delete failed: {e}"
-                        )))
-                    }
-                }
+            if self
+                .delete_passkey_record(user_id, &passkey.record.id, passkey.counter)
+                .await
+                .map_err(|failure| match failure {
+                    Failure::Code(_) => Failure::Internal(
+                        "a passkey record kept changing during 3 attempts to delete it".into(),
+                    ),
+                    other => other,
+                })?
+            {
+                removed += 1;
             }
             self.delete_credential_index_logging_errors(invocation, &passkey.record.credential_id)
                 .await;
