@@ -431,8 +431,7 @@ async function passkeySigninComplete(ctx, form) {
   const done = await ctx.extensions.completePasskeySignin(token, field(form, "credential"));
   if (!done.ok) {
     if (done.errorCode === "invalid_passkey_signin_token") return ctx.redirect("/signin?notice=signin-expired");
-    const code = done.errorCode === "user_disabled" ? "user_disabled" : done.errorCode;
-    return signinPage(ctx, { error: errorMessage(code), status: statusFor(code) });
+    return signinPage(ctx, { error: errorMessage(done.errorCode), status: statusFor(done.errorCode) });
   }
   // The address is not known here (no password form): the account page says so.
   await startSession(ctx, done.session, done.sessionToken, null, { persistent: field(form, "remember") === "1" });
