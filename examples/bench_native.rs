@@ -6,7 +6,9 @@
 //!   `faroe_worker::password::Argon2id::hash_sync` (the code the Worker runs), and the same for
 //!   `argon2::Argon2::hash_password_into`, which allocates a fresh block buffer per call, and
 //!   `faroe_worker::argon2id` (the Argon2id the Worker runs in wasm) with its portable
-//!   compression and a kept buffer: the same Rust code as in wasm, minus the simd128 path;
+//!   compression and a kept buffer: the same Rust code as in wasm, minus the simd128 path, and the
+//!   `argon2-rust` crate (run-time SIMD dispatch, AVX-512 where the CPU has it) with its pooled
+//!   arena; all round robin, after checking that they give the same tag;
 //! - `resolver`: nanoseconds per `Server::resolve` of a `get_session` body on in-memory ports,
 //!   served from the cache (parse → dispatch → cache read → token check → serialize), no I/O.
 
@@ -44,54 +46,130 @@ fn hash_fresh(algorithm: &Argon2id, password: &[u8], salt: &[u8]) -> Vec<u8> {
     out
 }
 
-fn time_runs(runs: usize, mut f: impl FnMut()) -> Value {
-    let start = Instant::now();
-    f();
-    let first = ms(start);
-    let times: Vec<f64> = (0..runs)
-        .map(|_| {
+/// A named implementation to time: one call hashes once.
+type Timed<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+/// Times the implementations round robin (one call of each in turn, so drift and background load
+/// hit them alike): a first call each, 2 untimed calls each, then `runs` timed calls each.
+fn time_round_robin(runs: usize, implementations: &mut [Timed<'_>]) -> Value {
+    let mut first = Vec::new();
+    for (_, f) in implementations.iter_mut() {
+        let start = Instant::now();
+        f();
+        first.push(ms(start));
+    }
+    for _ in 0..2 {
+        for (_, f) in implementations.iter_mut() {
+            f();
+        }
+    }
+    let mut times = vec![Vec::new(); implementations.len()];
+    for _ in 0..runs {
+        for (i, (_, f)) in implementations.iter_mut().enumerate() {
             let start = Instant::now();
             f();
-            ms(start)
-        })
-        .collect();
-    json!({ "first_ms": first, "median_ms": median(times.clone()), "runs_ms": times })
+            times[i].push(ms(start));
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for (i, (name, _)) in implementations.iter().enumerate() {
+        out.insert(
+            name.to_string(),
+            json!({ "first_ms": first[i], "median_ms": median(times[i].clone()), "runs_ms": times[i] }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// argon2-rust's parameters for one of ours.
+fn argon2_rust_for(algorithm: &Argon2id) -> argon2_rust::Argon2 {
+    use argon2_rust::params::{Memory, TagLen};
+    let p = algorithm.argon2_crate_params();
+    let params = argon2_rust::Params::builder()
+        .memory(Memory::kib(u64::from(p.m_cost())))
+        .passes(p.t_cost())
+        .lanes(p.p_cost())
+        .threads(1)
+        .tag_len(TagLen::bytes(algorithm.own_params().output_len() as u64))
+        .build()
+        .unwrap();
+    argon2_rust::Argon2::new(
+        argon2_rust::Algorithm::Argon2id,
+        argon2_rust::Version::V0x13,
+        params,
+    )
 }
 
 fn bench_hash(id: &str, runs: usize) -> Value {
     let algorithm = Argon2id::from_id(id).unwrap();
     let salt = b"0123456789abcdef";
-    // Each timing starts with an empty per-thread buffer, so "first" includes the allocation.
-    let reused = std::thread::scope(|s| {
+    let password = b"benchmark-password";
+    // Every implementation gives the same tag, or its time means nothing.
+    let expected = hash_fresh(&algorithm, password, salt);
+    let rust_argon2 = argon2_rust_for(&algorithm);
+    assert_eq!(
+        rust_argon2.hash(password, salt).unwrap(),
+        expected,
+        "argon2-rust"
+    );
+    let params = algorithm.own_params();
+    // A thread of its own: `hash_sync`'s per-thread buffer starts empty, so its "first" includes
+    // the allocation, as every other implementation's does.
+    std::thread::scope(|s| {
         s.spawn(|| {
-            time_runs(runs, || {
-                std::hint::black_box(algorithm.hash_sync(b"benchmark-password", salt).unwrap());
-            })
+            let mut blocks = Vec::new();
+            let mut out = vec![0u8; params.output_len()];
+            let mut hasher = rust_argon2.hasher();
+            let mut tag = vec![0u8; params.output_len()];
+            let mut implementations: Vec<Timed<'_>> = vec![
+                (
+                    "hash_sync",
+                    Box::new(|| {
+                        std::hint::black_box(algorithm.hash_sync(password, salt).unwrap());
+                    }),
+                ),
+                (
+                    "fresh_alloc",
+                    Box::new(|| {
+                        std::hint::black_box(hash_fresh(&algorithm, password, salt));
+                    }),
+                ),
+                (
+                    "same_code_portable",
+                    Box::new(|| {
+                        if blocks.is_empty() {
+                            blocks = vec![
+                                faroe_worker::argon2id::Block::default();
+                                params.block_count()
+                            ];
+                        }
+                        faroe_worker::argon2id::hash_into_with(
+                            params,
+                            password,
+                            salt,
+                            &[],
+                            &[],
+                            &mut out,
+                            &mut blocks,
+                            faroe_worker::argon2id::Compression::Portable,
+                        )
+                        .unwrap();
+                        std::hint::black_box(&out);
+                    }),
+                ),
+                (
+                    "argon2_rust",
+                    Box::new(|| {
+                        hasher.hash_into(password, salt, &mut tag).unwrap();
+                        std::hint::black_box(&tag);
+                    }),
+                ),
+            ];
+            time_round_robin(runs, &mut implementations)
         })
         .join()
         .unwrap()
-    });
-    let fresh = time_runs(runs, || {
-        std::hint::black_box(hash_fresh(&algorithm, b"benchmark-password", salt));
-    });
-    let params = algorithm.own_params();
-    let mut blocks = vec![faroe_worker::argon2id::Block::default(); params.block_count()];
-    let mut out = vec![0u8; params.output_len()];
-    let same_code = time_runs(runs, || {
-        faroe_worker::argon2id::hash_into_with(
-            params,
-            b"benchmark-password",
-            salt,
-            &[],
-            &[],
-            &mut out,
-            &mut blocks,
-            faroe_worker::argon2id::Compression::Portable,
-        )
-        .unwrap();
-        std::hint::black_box(&out);
-    });
-    json!({ "hash_sync": reused, "fresh_alloc": fresh, "same_code_portable": same_code })
+    })
 }
 
 /// A server over in-memory ports with one signed-in user; returns it with a `get_session` body.
@@ -218,5 +296,9 @@ fn main() {
     } else {
         Value::Null
     };
-    println!("{}", json!({ "hash": hash, "resolver": resolver }));
+    let argon2_rust_backend = format!("{:?}", argon2_rust::detected_backend());
+    println!(
+        "{}",
+        json!({ "hash": hash, "resolver": resolver, "argon2_rust_backend": argon2_rust_backend })
+    );
 }

@@ -10,6 +10,8 @@
 #   BENCH_CONNECTIONS [10] concurrent connections per endpoint load run
 #   BENCH_VARIANTS ["O3 nosimd s z"]  wasm builds to compare in Node (O3 is required)
 #   BENCH_REBUILD=1        rebuild even when the outputs are newer than the sources
+#   BENCH_ONLY=hash        only the Argon2id figures (native, Node, workerd): no endpoints, memory
+#                          or bundle sizes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -26,9 +28,11 @@ for v in $variants; do build_node "$v"; done
 build_worker O3 worker-bench bench
 case " $variants " in *" nosimd "*) build_worker nosimd worker-bench-nosimd bench ;; esac
 # Deployable bundles (no bench feature) for the size figures, at each opt-level.
-for v in $variants; do
-  case "$v" in O3 | s | z) build_worker "$v" "bundle-$v" "" ;; esac
-done
+if [ "${BENCH_ONLY:-}" != hash ]; then
+  for v in $variants; do
+    case "$v" in O3 | s | z) build_worker "$v" "bundle-$v" "" ;; esac
+  done
+fi
 
 export BENCH_OUT="$out" BENCH_VARIANTS_BUILT="$variants"
 exec node scripts/bench/run.mjs

@@ -21,9 +21,9 @@ step "cargo build --target wasm32-unknown-unknown (core + Worker glue)"
 cargo build --target wasm32-unknown-unknown
 step "wasm-pack test --node (the same unit and conformance tests, compiled to wasm, in Node)"
 wasm-pack test --node
-step "Worker bundles (worker-build --release; build-test adds the test-only fault switches)"
+step "Worker bundles (worker-build --release; build-test adds the test-only fault switches and the bench counters)"
 bash scripts/build.sh
-FAROE_FEATURES=test-faults FAROE_OUT_DIR=build-test bash scripts/build.sh
+FAROE_FEATURES=test-faults,bench FAROE_OUT_DIR=build-test bash scripts/build.sh
 step "end-to-end in workerd (wrangler dev, @faroe/client)"
 npm run --silent test:e2e
 if [ -f js/package.json ]; then

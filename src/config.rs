@@ -32,6 +32,7 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "PASSWORD_HASH_ALGORITHMS", default: DEFAULT_USER_PASSWORD_ALGORITHM, meaning: "comma list of argon2id ids (at most 96 MiB, t=10, p=16, 16..64-byte output); the first hashes new passwords and must reach OWASP's minimum" },
     Variable { name: "TEMPORARY_PASSWORD_HASH_ALGORITHM", default: DEFAULT_TEMPORARY_PASSWORD_ALGORITHM, meaning: "argon2id id for reset temporary passwords (same bounds and minimum)" },
     Variable { name: "ALLOW_WEAK_PASSWORD_HASHING", default: "false", meaning: "true accepts algorithms below OWASP's minimum for new passwords (tests only)" },
+    Variable { name: "PASSWORD_REHASH_ON_SIGNIN", default: "false", meaning: "true rehashes a password stored under a later PASSWORD_HASH_ALGORITHMS entry with the first at sign-in (docs/extensions.md)" },
     Variable { name: "USER_STORE", default: "d1", meaning: "d1 or user_server" },
     Variable { name: "USER_SERVER_URL", default: "(none)", meaning: "user server endpoint (unless a USER_SERVER service binding exists)" },
     Variable { name: "USER_SERVER_SECRET", default: "(none)", meaning: "bearer secret sent to the user server" },
@@ -365,7 +366,7 @@ fn extensions_config(
         totp,
         passkeys,
         second_factor_required: boolean(get, "SECOND_FACTOR_REQUIRED", false)?,
-        ..Extensions::default()
+        password_rehash_on_signin: boolean(get, "PASSWORD_REHASH_ON_SIGNIN", false)?,
     })
 }
 
@@ -1176,6 +1177,30 @@ mod tests {
         assert_eq!(parse(&[]).unwrap().upstream_timeout_ms, 10_000);
         for value in ["99", "120001", "ten"] {
             refused(&[("UPSTREAM_TIMEOUT_MS", value)], "UPSTREAM_TIMEOUT_MS");
+        }
+    }
+
+    #[test]
+    fn password_rehash_on_signin_is_a_flag_off_by_default() {
+        assert!(!parse(&[]).unwrap().extensions.password_rehash_on_signin);
+        assert!(
+            !parse(&[("PASSWORD_REHASH_ON_SIGNIN", "false")])
+                .unwrap()
+                .extensions
+                .password_rehash_on_signin
+        );
+        assert!(
+            parse(&[("PASSWORD_REHASH_ON_SIGNIN", "true")])
+                .unwrap()
+                .extensions
+                .password_rehash_on_signin
+        );
+        for value in ["yes", "TRUE", "2"] {
+            let e = refused(
+                &[("PASSWORD_REHASH_ON_SIGNIN", value)],
+                "PASSWORD_REHASH_ON_SIGNIN",
+            );
+            assert!(e.to_string().contains("is not on/off"), "{e}");
         }
     }
 }

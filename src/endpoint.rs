@@ -437,7 +437,9 @@ impl Server {
             "create_signin" => self.create_signin(&a[0]).await,
             "get_signin" => self.get_signin(&a[0]).await,
             "delete_signin" => self.delete_signin(&a[0]).await,
-            "verify_signin_user_password" => self.verify_signin_user_password(&a[0], &a[1]).await,
+            "verify_signin_user_password" => {
+                self.verify_signin_user_password(inv, &a[0], &a[1]).await
+            }
             "complete_signin" => self.complete_signin(inv, &a[0]).await,
             "get_session" => self.get_session(&a[0]).await,
             "delete_session" => self.delete_session(&a[0]).await,

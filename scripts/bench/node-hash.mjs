@@ -47,7 +47,7 @@ async function time(fn) {
  * Each implementation is timed round-robin (one call of each in turn) so drift and background load
  * hit them alike: a first call in a fresh instance, `warmup` untimed calls, then `runs` timed.
  */
-async function timeAll({ variants, algorithms, runs, warmup, fresh, hashWasm = true }) {
+async function timeAll({ variants, algorithms, runs, warmup, fresh, hashWasm = true, crates = true }) {
   const impls = [];
   for (const { name, dir } of variants) {
     const pkg = require(`${dir}/faroe_worker.js`);
@@ -55,6 +55,12 @@ async function timeAll({ variants, algorithms, runs, warmup, fresh, hashWasm = t
     if (fresh && name === "O3") {
       // Same instance: the fresh path allocates its own buffer per call and leaves the kept one be.
       impls.push({ name: "O3-fresh", call: (id) => pkg.bench_hash_fresh(id) });
+    }
+    if (name === "O3" && crates) {
+      // The maintained crates in the same build (simd128): argon2-rust (its simd128 fill, pooled
+      // arena wiped after each hash) and RustCrypto's argon2 (kept buffer, autovectorised).
+      impls.push({ name: "O3-argon2-rust", call: (id) => pkg.bench_hash_argon2_rust(id) });
+      impls.push({ name: "O3-argon2-crate", call: (id) => pkg.bench_hash_argon2_crate(id) });
     }
     if (name === "nosimd" && pkg.bench_hash_argon2_crate) {
       // The argon2 crate in a build without simd128: the wasm hashing before src/argon2id.rs.
@@ -67,8 +73,13 @@ async function timeAll({ variants, algorithms, runs, warmup, fresh, hashWasm = t
   const { m, t, p, len } = numbers(check);
   const expected = await argon2id({ password: PASSWORD, salt: "fixed-salt-0123456", parallelism: p, iterations: t, memorySize: m, hashLength: len, outputType: "hex" });
   for (const { name, dir } of variants) {
-    const got = require(`${dir}/faroe_worker.js`).bench_hash_hex(check, PASSWORD, "fixed-salt-0123456");
+    const pkg = require(`${dir}/faroe_worker.js`);
+    const got = pkg.bench_hash_hex(check, PASSWORD, "fixed-salt-0123456");
     if (got !== expected) throw new Error(`${name}: ${check} gives ${got}, hash-wasm ${expected}`);
+    if (name === "O3" && crates) {
+      const rust = pkg.bench_hash_hex_argon2_rust(check, PASSWORD, "fixed-salt-0123456");
+      if (rust !== expected) throw new Error(`argon2-rust: ${check} gives ${rust}, hash-wasm ${expected}`);
+    }
   }
   const result = {};
   for (const id of algorithms) {

@@ -15,19 +15,24 @@ export const median = (values) => {
   return n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 };
 
-/** The repo's wrangler.toml pointed at a bundle under target/bench, with no build step. */
-function writeConfig(dir) {
-  return writeBundleConfig({ main: join(dir, "index.js"), path: join(dir, "wrangler.bench.toml") });
+/**
+ * The repo's wrangler.toml pointed at a bundle under target/bench, with no build step. In
+ * `configDir` when given (wrangler keeps its `.wrangler/tmp` next to the config, and watches it:
+ * two runs of one bundle must not share them), else next to the bundle.
+ */
+function writeConfig(dir, configDir = dir) {
+  return writeBundleConfig({ main: join(dir, "index.js"), path: join(configDir, "wrangler.bench.toml") });
 }
 
 /**
  * A bench Worker bundle (`dir`, built by scripts/bench/build-lib.sh) under wrangler dev on
  * 127.0.0.1, in development mode with `vars` over the defaults, its D1 migrated into a fresh
- * persistence directory that `stop()` removes.
+ * persistence directory that `stop()` removes, or into `persistTo` when given (kept by `stop()`,
+ * so a restarted Worker finds the same state).
  */
-export async function startWorker(dir, vars) {
-  const config = await writeConfig(dir);
-  const persistTo = await mkdtemp(join(tmpdir(), "faroe-bench-"));
+export async function startWorker(dir, vars, { persistTo: keptState, configDir } = {}) {
+  const config = await writeConfig(dir, configDir);
+  const persistTo = keptState ?? (await mkdtemp(join(tmpdir(), "faroe-bench-")));
   const port = await freePort();
   const env = wranglerEnv();
   await execFile(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", config], { cwd: root, env });
@@ -53,11 +58,13 @@ export async function startWorker(dir, vars) {
   });
   return {
     url,
+    config,
+    persistTo,
     logs: dev.logs,
     pgid: dev.pid,
     async stop() {
       await dev.stop();
-      await rm(persistTo, { recursive: true, force: true });
+      if (!keptState) await rm(persistTo, { recursive: true, force: true });
     },
   };
 }

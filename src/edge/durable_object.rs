@@ -135,6 +135,8 @@ enum After {
 }
 
 /// Reads a cursor to the end (nothing else may happen while one is open across an await).
+/// Every statement goes through here, so the bench build can count the SQLite rows it reads and
+/// writes (what Cloudflare bills for SQLite-backed objects).
 fn all_rows(
     sql: &SqlStorage,
     query: &str,
@@ -145,7 +147,78 @@ fn all_rows(
     } else {
         Some(bindings)
     };
-    sql.exec(query, bindings)?.raw().collect::<Result<Vec<_>>>()
+    let cursor = sql.exec(query, bindings)?;
+    let rows = cursor.raw().collect::<Result<Vec<_>>>()?;
+    #[cfg(feature = "bench")]
+    object_cost::add_rows(cursor.rows_read(), cursor.rows_written());
+    Ok(rows)
+}
+
+/// Bench builds only: what one storage request cost inside its object (SQLite rows read and
+/// written, alarms set, `deleteAll()` calls), sent back to the Worker in a response header and
+/// read there by `super::bench`'s counting adapters. The SQL of a request is synchronous, so a
+/// per-isolate accumulator reset before it and read after it sees that request's rows only.
+#[cfg(feature = "bench")]
+pub(super) mod object_cost {
+    use std::cell::Cell;
+
+    pub const HEADER: &str = "X-Faroe-Bench-Object-Cost";
+
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub struct ObjectCost {
+        pub rows_read: usize,
+        pub rows_written: usize,
+        pub alarms_set: usize,
+        pub delete_alls: usize,
+    }
+
+    impl ObjectCost {
+        pub fn encode(&self) -> String {
+            format!(
+                "{},{},{},{}",
+                self.rows_read, self.rows_written, self.alarms_set, self.delete_alls
+            )
+        }
+
+        pub fn decode(value: &str) -> Option<Self> {
+            let mut parts = value.split(',').map(|p| p.trim().parse::<usize>().ok());
+            let cost = Self {
+                rows_read: parts.next()??,
+                rows_written: parts.next()??,
+                alarms_set: parts.next()??,
+                delete_alls: parts.next()??,
+            };
+            parts.next().is_none().then_some(cost)
+        }
+    }
+
+    thread_local! {
+        /// Inside an object: rows of the SQL running now.
+        static ROWS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+        /// In the Worker: the cost reported by the object call that just returned.
+        static LAST_CALL: Cell<Option<ObjectCost>> = const { Cell::new(None) };
+    }
+
+    pub fn add_rows(read: usize, written: usize) {
+        ROWS.with(|rows| {
+            let (r, w) = rows.get();
+            rows.set((r + read, w + written));
+        });
+    }
+
+    /// Zeroes the row accumulator and returns what it held.
+    pub fn take_rows() -> (usize, usize) {
+        ROWS.with(|rows| rows.replace((0, 0)))
+    }
+
+    pub fn set_last_call(cost: Option<ObjectCost>) {
+        LAST_CALL.with(|last| last.set(cost));
+    }
+
+    /// The cost of the object call that returned last; read synchronously right after it.
+    pub fn take_last_call() -> Option<ObjectCost> {
+        LAST_CALL.with(|last| last.take())
+    }
 }
 
 impl EntryTable<'_> {
@@ -160,10 +233,11 @@ impl EntryTable<'_> {
     }
 
     fn create(&self) -> Result<()> {
-        self.sql.exec(
+        all_rows(
+            self.sql,
             "CREATE TABLE IF NOT EXISTS entry (key TEXT PRIMARY KEY, value BLOB NOT NULL, \
              counter INTEGER NOT NULL, entry_id TEXT NOT NULL, expires_at INTEGER NOT NULL)",
-            None,
+            Vec::new(),
         )?;
         Ok(())
     }
@@ -214,7 +288,8 @@ impl EntryTable<'_> {
         expires_at: Millis,
     ) -> Result<()> {
         self.create()?;
-        self.sql.exec(
+        all_rows(
+            self.sql,
             "INSERT INTO entry (key, value, counter, entry_id, expires_at) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT(key) DO UPDATE SET value = excluded.value, counter = excluded.counter, \
              entry_id = excluded.entry_id, expires_at = excluded.expires_at",
@@ -230,8 +305,11 @@ impl EntryTable<'_> {
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        self.sql
-            .exec("DELETE FROM entry WHERE key = ?", vec![key.into()])?;
+        all_rows(
+            self.sql,
+            "DELETE FROM entry WHERE key = ?",
+            vec![key.into()],
+        )?;
         Ok(())
     }
 
@@ -379,7 +457,8 @@ impl EntryTable<'_> {
         if !self.exists()? {
             return Ok(Remaining::Nothing);
         }
-        self.sql.exec(
+        all_rows(
+            self.sql,
             "DELETE FROM entry WHERE expires_at > 0 AND expires_at <= ?",
             vec![SqlStorageValue::Integer(now)],
         )?;
@@ -445,18 +524,44 @@ async fn serve(state: &State, sql: &SqlStorage, mut req: Request) -> Result<Resp
         Ok(r) => r,
         Err(e) => return Response::error(format!("bad storage request: {e}"), 400),
     };
+    #[cfg(feature = "bench")]
+    object_cost::take_rows();
     let (response, after) = EntryTable { sql }.apply(request)?;
+    #[cfg(feature = "bench")]
+    let (rows_read, rows_written) = object_cost::take_rows();
+    #[cfg(feature = "bench")]
+    let mut cost = object_cost::ObjectCost {
+        rows_read,
+        rows_written,
+        ..Default::default()
+    };
     match after {
         After::ScheduleExpiry(expires_at) if expires_at > 0 => {
             let due = state.storage().get_alarm().await?;
             if due.is_none_or(|t| t > expires_at) {
                 schedule_alarm(state, expires_at).await?;
+                #[cfg(feature = "bench")]
+                {
+                    cost.alarms_set += 1;
+                }
             }
         }
-        After::Vanish => vanish(state).await,
+        After::Vanish => {
+            vanish(state).await;
+            #[cfg(feature = "bench")]
+            {
+                cost.delete_alls += 1;
+            }
+        }
         After::Nothing | After::ScheduleExpiry(_) => {}
     }
-    Response::from_bytes(response.encode())
+    #[allow(unused_mut)]
+    let mut reply = Response::from_bytes(response.encode())?;
+    #[cfg(feature = "bench")]
+    reply
+        .headers_mut()
+        .set(object_cost::HEADER, &cost.encode())?;
+    Ok(reply)
 }
 
 /// The expiry alarm: drops expired entries, then re-arms for the next expiry, stays unarmed when
@@ -575,6 +680,15 @@ impl ObjectStoreClient {
             )));
         }
         let bytes = response.bytes().await.map_err(failed)?;
+        #[cfg(feature = "bench")]
+        object_cost::set_last_call(
+            response
+                .headers()
+                .get(object_cost::HEADER)
+                .ok()
+                .flatten()
+                .and_then(|v| object_cost::ObjectCost::decode(&v)),
+        );
         StoreResponse::decode(&bytes)
     }
 

@@ -638,6 +638,18 @@ async fn action_invocation_endpoint(
     let server = fault_server.as_ref().unwrap_or(&deployment.server);
     #[cfg(not(feature = "test-faults"))]
     let server = &deployment.server;
+    // Bench builds: a request asking for counts runs on a copy whose ports count every call.
+    #[cfg(feature = "bench")]
+    let counts =
+        header(&req, bench::COUNT_REQUEST_HEADER).map(|_| Rc::new(bench::Counts::default()));
+    #[cfg(feature = "bench")]
+    let counting_server = match &counts {
+        Some(counts) => Some(bench::counting_server(server, counts)?),
+        None => None,
+    };
+    #[cfg(feature = "bench")]
+    let server = counting_server.as_ref().unwrap_or(server);
+
     // The app's email language for this invocation: a hint the email sender's rule weighs.
     let with_language = email_language(&req).map(|language| server.with_email_language(&language));
     let server = with_language.as_ref().unwrap_or(server);
@@ -647,6 +659,10 @@ async fn action_invocation_endpoint(
             let headers = Headers::new();
             headers.set("Content-Type", "application/json")?;
             headers.set("Cache-Control", "no-store")?;
+            #[cfg(feature = "bench")]
+            if let Some(counts) = &counts {
+                headers.set(bench::COUNTS_HEADER, &counts.to_json())?;
+            }
             Ok(Response::ok(result)?.with_headers(headers))
         }
         Err(Rejection::Request(e)) => text(400, e.reason()),

@@ -3,6 +3,7 @@
 //! every extension off the endpoint is exactly Faroe's.
 
 pub mod passkeys;
+pub mod password_rehash;
 pub mod totp;
 
 pub use crate::endpoint::ActionDef;
@@ -20,7 +21,7 @@ pub struct Extensions {
     pub passkeys: Option<PasskeysConfig>,
     /// `SECOND_FACTOR_REQUIRED=true`: the removal of a user's last second factor is refused.
     pub second_factor_required: bool,
-    /// `PASSWORD_REHASH_ON_SIGNIN=true` (issue #15 item 5; another helper implements it).
+    /// `PASSWORD_REHASH_ON_SIGNIN=true`: see [`password_rehash`].
     pub password_rehash_on_signin: bool,
 }
 

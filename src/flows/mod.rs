@@ -507,7 +507,10 @@ impl Server {
     }
 
     /// Hashes a new user password with algorithm #0: (hash, algorithm id, salt).
-    async fn hash_new_user_password(&self, password: &str) -> Result<NewPasswordHash, Failure> {
+    pub(crate) async fn hash_new_user_password(
+        &self,
+        password: &str,
+    ) -> Result<NewPasswordHash, Failure> {
         let algorithm = &self.user_password_algorithms[0];
         let salt = crypto::generate_salt(algorithm.salt_size());
         let hash = algorithm

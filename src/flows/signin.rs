@@ -215,6 +215,7 @@ impl Server {
 
     pub(crate) async fn verify_signin_user_password(
         &self,
+        invocation: &Invocation,
         signin_token: &str,
         password: &str,
     ) -> ActionResult {
@@ -225,6 +226,15 @@ impl Server {
         self.consume_token(Bucket::VerifyUserPassword, &user.id)
             .await?;
         self.verify_user_password(&user, password).await?;
+        // PASSWORD_REHASH_ON_SIGNIN (src/extensions/password_rehash.rs); off, nothing changes.
+        if self
+            .rehash_password_on_signin(invocation, &user, password)
+            .await
+        {
+            self.mark_signin_first_factor_after_rehash(&signin.id, user.password_hash_counter)
+                .await?;
+            return Ok(Values::new());
+        }
         self.update_entity_flag::<Signin>(
             &signin.id,
             |s| s.user_first_factor_verified,
