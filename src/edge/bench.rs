@@ -648,6 +648,17 @@ impl MainStorage for CountedMain {
         self.0.counts.object_call("main.set", started);
         r
     }
+    async fn add(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Millis,
+    ) -> std::result::Result<(), StorageError> {
+        let started = super::now_millis();
+        let r = self.0.inner.add(key, value, expires_at).await;
+        self.0.counts.object_call("main.add", started);
+        r
+    }
     async fn update(
         &self,
         key: &str,
