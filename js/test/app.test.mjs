@@ -242,3 +242,14 @@ test("passkeys: /passkeys.js is a same-origin static script; only pages with a p
   assert.match(offered.html, /<div data-passkey-only hidden>/, "the passkey button is hidden until the script finds WebAuthn");
   assert.equal(faroe.seen.length, 0, "showing the button starts no passkey sign-in");
 });
+
+test("the email language is the browser's most preferred Accept-Language tag", async () => {
+  const { emailLanguageFrom } = await import("../../examples/app/src/language.js");
+  assert.equal(emailLanguageFrom(null), null);
+  assert.equal(emailLanguageFrom(""), null);
+  assert.equal(emailLanguageFrom("de-DE,de;q=0.9,en;q=0.8"), "de-DE");
+  assert.equal(emailLanguageFrom("en;q=0.5, fr-CH;q=0.9, *;q=1"), "fr-CH");
+  assert.equal(emailLanguageFrom("*, de;q=0"), null, "wildcards and q=0 name no language");
+  assert.equal(emailLanguageFrom("<script>, en\r\nX: y"), null, "malformed tags are dropped");
+  assert.equal(emailLanguageFrom("de;q=abc, en;q=0.1"), "en");
+});

@@ -3,6 +3,7 @@ import { Client } from "@faroe/client";
 import { ExtensionClient, ServiceBindingEndpointClient } from "../../../js/src/index.js";
 import { noticeMessage } from "./messages.js";
 import { clientLabelFrom } from "./devices.js";
+import { emailLanguageFrom } from "./language.js";
 
 /**
  * Every cookie the app sets. All are HttpOnly, Secure and SameSite=Lax, with `Path=/` and no
@@ -192,6 +193,9 @@ export class Context {
       clientAddress: request.headers.get("CF-Connecting-IP"),
       // The device list's name for a session this request creates (sessions extension).
       clientLabel: clientLabelFrom(request.headers.get("User-Agent")),
+      // The emails this request causes are written in the visitor's language where faroe-worker
+      // has templates for it (English and German built in), in its default language otherwise.
+      emailLanguage: emailLanguageFrom(request.headers.get("Accept-Language")),
     });
     this.faroe = new Client(endpoint);
     // faroe-worker's extension actions (two-factor authentication), over the same endpoint client.
