@@ -54,7 +54,7 @@ pub static VARIABLES: &[Variable] = &[
     Variable { name: "IP_RATE_LIMIT_BURST", default: "10", meaning: "per-IP bucket capacity" },
     Variable { name: "TURNSTILE_SECRET_KEY", default: "(none = /captcha disabled)", meaning: "Turnstile secret; enables POST /captcha" },
     Variable { name: "TURNSTILE_SITEVERIFY_URL", default: DEFAULT_TURNSTILE_SITEVERIFY_URL, meaning: "Turnstile siteverify endpoint" },
-    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp, passkeys, security_events" },
+    Variable { name: "EXTENSIONS", default: "(empty = none)", meaning: "comma-separated extensions to turn on (docs/extensions.md): totp, passkeys, sessions, security_events" },
     Variable { name: "WEBAUTHN_RP_ID", default: "(required with passkeys)", meaning: "the passkeys' relying party id: a registrable domain such as example.com (localhost only with DEVELOPMENT_MODE=true)" },
     Variable { name: "WEBAUTHN_RP_NAME", default: "APP_NAME", meaning: "the relying party name some authenticators show" },
     Variable { name: "WEBAUTHN_ALLOWED_ORIGINS", default: "(required with passkeys)", meaning: "comma-separated origins allowed to run passkey ceremonies: https://<WEBAUTHN_RP_ID or a subdomain>[:port] (http://localhost:<port> only with DEVELOPMENT_MODE=true)" },
@@ -371,6 +371,7 @@ fn extensions_config(
         second_factor_required: boolean(get, "SECOND_FACTOR_REQUIRED", false)?,
         password_rehash_on_signin: boolean(get, "PASSWORD_REHASH_ON_SIGNIN", false)?,
         security_events: names.contains(&"security_events"),
+        sessions: names.contains(&"sessions"),
     })
 }
 
@@ -1074,6 +1075,9 @@ mod tests {
         assert!(c.extensions.totp.is_none());
         let c = parse(&[("EXTENSIONS", " ")]).unwrap();
         assert!(c.extensions.totp.is_none());
+        assert!(!c.extensions.sessions);
+        let c = parse(&[("EXTENSIONS", "sessions")]).unwrap();
+        assert!(c.extensions.sessions && c.extensions.totp.is_none());
     }
 
     #[test]

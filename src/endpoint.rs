@@ -468,8 +468,8 @@ impl Server {
             }
             "complete_signin" => self.complete_signin(inv, &a[0]).await,
             "get_session" => self.get_session(&a[0]).await,
-            "delete_session" => self.delete_session(&a[0]).await,
-            "delete_all_sessions" => self.delete_all_sessions(&a[0]).await,
+            "delete_session" => self.delete_session(inv, &a[0]).await,
+            "delete_all_sessions" => self.delete_all_sessions(inv, &a[0]).await,
             "create_user_email_address_update" => {
                 self.create_user_email_address_update(&a[0], &a[1]).await
             }

@@ -81,6 +81,9 @@ pub struct Server {
     /// The user the running invocation acts for, once a token of theirs checked out: the action
     /// log line's `user_id` and the security event's user. Fresh per invocation (endpoint.rs).
     pub(crate) acting_user: Rc<RefCell<Option<String>>>,
+    /// The client label for a session this invocation creates (sessions extension:
+    /// `X-Faroe-Client-Label`).
+    pub(crate) client_label: Option<String>,
 }
 
 impl Server {
@@ -115,6 +118,7 @@ impl Server {
             client_address: None,
             security_event_sink: None,
             acting_user: Rc::default(),
+            client_label: None,
         })
     }
 
@@ -145,6 +149,15 @@ impl Server {
     pub fn with_client_address(&self, address: &str) -> Server {
         Server {
             client_address: Some(address.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// This server for invocations whose new sessions carry `label` in the sessions extension's
+    /// index; a label that is not 1–64 characters without control characters is ignored.
+    pub fn with_client_label(&self, label: &str) -> Server {
+        Server {
+            client_label: crate::extensions::sessions::client_label(label).map(str::to_string),
             ..self.clone()
         }
     }

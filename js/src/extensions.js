@@ -74,12 +74,82 @@ export function mapJSONObjectToUserTOTPDeletion(json) {
 
 export function mapJSONObjectToUserSecondFactors(json) {
   const o = object(json, "user_second_factors");
-  return {
+  const factors = {
     userId: string(o, "user_id"),
     totpEnabled: boolean(o, "totp_enabled"),
     totpEnabledAt: time(o, "totp_enabled_at", true),
     recoveryCodeCount: count(o, "recovery_code_count"),
     recoveryCodesCreatedAt: time(o, "recovery_codes_created_at", true),
+  };
+  // Present when the passkeys extension is on.
+  if ("passkey_count" in o) factors.passkeyCount = count(o, "passkey_count");
+  return factors;
+}
+
+const PASSKEY_ALGORITHMS = ["ES256", "EdDSA", "RS256"];
+
+export function mapJSONObjectToUserPasskey(json) {
+  const o = object(json, "user_passkey");
+  if (!PASSKEY_ALGORITHMS.includes(o.algorithm)) fail("Invalid or missing 'algorithm' field");
+  return {
+    id: string(o, "id"),
+    userId: string(o, "user_id"),
+    name: string(o, "name"),
+    algorithm: o.algorithm,
+    backedUp: boolean(o, "backed_up"),
+    createdAt: time(o, "created_at"),
+    lastUsedAt: time(o, "last_used_at", true),
+  };
+}
+
+export function mapJSONObjectToUserPasskeyRegistration(json) {
+  const o = object(json, "user_passkey_registration");
+  return withTimes(sessionBoundEntity(o, "user_passkey_registration"), o);
+}
+
+export function mapJSONObjectToUserPasskeyDeletion(json) {
+  const o = object(json, "user_passkey_deletion");
+  return withTimes({ ...sessionBoundEntity(o, "user_passkey_deletion"), userPasskeyId: string(o, "user_passkey_id") }, o);
+}
+
+export function mapJSONObjectToPasskeySignin(json) {
+  const o = object(json, "passkey_signin");
+  return { id: string(o, "id"), createdAt: time(o, "created_at"), expiresAt: time(o, "expires_at") };
+}
+
+/** @faroe/client's session model: `expires_at` absent or 0 = no expiry. */
+export function mapJSONObjectToSession(json) {
+  const o = object(json, "session");
+  const expires = o.expires_at;
+  if (expires !== undefined && expires !== null && (typeof expires !== "number" || !Number.isInteger(expires) || expires < 0)) {
+    fail("Invalid or missing 'expires_at' field");
+  }
+  return {
+    id: string(o, "id"),
+    userId: string(o, "user_id"),
+    createdAt: time(o, "created_at"),
+    expiresAt: expires ? new Date(expires * 1000) : null,
+  };
+}
+
+/** A credential as the passkey actions take it: the JSON string of `PublicKeyCredential.toJSON()`. */
+function credentialArgument(credential) {
+  if (typeof credential === "string") return credential;
+  if (typeof credential === "object" && credential !== null) {
+    return JSON.stringify(typeof credential.toJSON === "function" ? credential.toJSON() : credential);
+  }
+  throw new TypeError("ExtensionClient: a passkey credential is a PublicKeyCredential, its toJSON() object, or that object's JSON string");
+}
+
+export function mapJSONObjectToUserSession(json) {
+  const o = object(json, "user_session");
+  return {
+    id: string(o, "id"),
+    createdAt: time(o, "created_at"),
+    lastActiveAt: time(o, "last_active_at"),
+    expiresAt: time(o, "expires_at"),
+    current: boolean(o, "current"),
+    clientLabel: string(o, "client_label"),
   };
 }
 
@@ -120,6 +190,15 @@ const REGENERATION = value.model("user_recovery_code_regeneration", "userRecover
 const DELETION = value.model("user_totp_deletion", "userTOTPDeletion", mapJSONObjectToUserTOTPDeletion);
 const SECOND_FACTORS = value.model("user_second_factors", "userSecondFactors", mapJSONObjectToUserSecondFactors);
 const RECOVERY_CODES = value.strings("recovery_codes", "recoveryCodes");
+const USER_SESSIONS = value.model("user_sessions", "userSessions", (v) =>
+  Array.isArray(v) ? v.map(mapJSONObjectToUserSession) : fail("Invalid or missing 'user_sessions' field"));
+const PASSKEY = value.model("user_passkey", "userPasskey", mapJSONObjectToUserPasskey);
+const PASSKEY_REGISTRATION = value.model("user_passkey_registration", "userPasskeyRegistration", mapJSONObjectToUserPasskeyRegistration);
+const PASSKEY_DELETION = value.model("user_passkey_deletion", "userPasskeyDeletion", mapJSONObjectToUserPasskeyDeletion);
+const PASSKEY_SIGNIN = value.model("passkey_signin", "passkeySignin", mapJSONObjectToPasskeySignin);
+const PASSKEYS = value.model("user_passkeys", "userPasskeys", (v) =>
+  Array.isArray(v) ? v.map(mapJSONObjectToUserPasskey) : fail("Invalid or missing 'user_passkeys' field"));
+const REQUEST_OPTIONS = value.token("credential_request_options", "credentialRequestOptions");
 const SECURITY_EVENTS = value.model("user_security_events", "userSecurityEvents", (v) => {
   if (!Array.isArray(v)) fail("Invalid or missing 'user_security_events' field");
   return v.map(mapJSONObjectToUserSecurityEvent);
@@ -265,6 +344,115 @@ export class ExtensionClient {
   // Security events (EXTENSIONS=security_events): newest first, the last 100 or 90 days.
   getUserSecurityEvents(sessionToken) {
     return this.invoke("get_user_security_events", { session_token: sessionToken }, [SECURITY_EVENTS]);
+  }
+
+  // Sessions extension: where the user is signed in, and signing one session out
+  getUserSessions(sessionToken) {
+    return this.invoke("get_user_sessions", { session_token: sessionToken }, [USER_SESSIONS]);
+  }
+  deleteUserSession(sessionToken, userSessionId) {
+    return this.invoke("delete_user_session", { session_token: sessionToken, user_session_id: userSessionId });
+  }
+
+  // Passkey registration (EXTENSIONS=passkeys)
+  createUserPasskeyRegistration(sessionToken) {
+    return this.invoke("create_user_passkey_registration", { session_token: sessionToken }, [
+      PASSKEY_REGISTRATION,
+      value.token("user_passkey_registration_token", "userPasskeyRegistrationToken"),
+      value.token("credential_creation_options", "credentialCreationOptions"),
+    ]);
+  }
+  getUserPasskeyRegistration(sessionToken, userPasskeyRegistrationToken) {
+    return this.invoke("get_user_passkey_registration", {
+      session_token: sessionToken, user_passkey_registration_token: userPasskeyRegistrationToken,
+    }, [PASSKEY_REGISTRATION]);
+  }
+  deleteUserPasskeyRegistration(sessionToken, userPasskeyRegistrationToken) {
+    return this.invoke("delete_user_passkey_registration", {
+      session_token: sessionToken, user_passkey_registration_token: userPasskeyRegistrationToken,
+    });
+  }
+  verifyUserPasskeyRegistrationUserPassword(sessionToken, userPasskeyRegistrationToken, password) {
+    return this.invoke("verify_user_passkey_registration_user_password", {
+      session_token: sessionToken, user_passkey_registration_token: userPasskeyRegistrationToken, password,
+    });
+  }
+  verifyUserPasskeyRegistrationTOTPCode(sessionToken, userPasskeyRegistrationToken, totpCode) {
+    return this.invoke("verify_user_passkey_registration_totp_code", {
+      session_token: sessionToken, user_passkey_registration_token: userPasskeyRegistrationToken, totp_code: totpCode,
+    });
+  }
+  completeUserPasskeyRegistration(sessionToken, userPasskeyRegistrationToken, passkeyName, credential) {
+    return this.invoke("complete_user_passkey_registration", {
+      session_token: sessionToken, user_passkey_registration_token: userPasskeyRegistrationToken,
+      passkey_name: passkeyName, credential: credentialArgument(credential),
+    }, [PASSKEY, RECOVERY_CODES]);
+  }
+
+  // Passwordless sign-in with a discoverable passkey
+  createPasskeySignin() {
+    return this.invoke("create_passkey_signin", {}, [
+      PASSKEY_SIGNIN,
+      value.token("passkey_signin_token", "passkeySigninToken"),
+      REQUEST_OPTIONS,
+    ]);
+  }
+  getPasskeySignin(passkeySigninToken) {
+    return this.invoke("get_passkey_signin", { passkey_signin_token: passkeySigninToken }, [PASSKEY_SIGNIN]);
+  }
+  deletePasskeySignin(passkeySigninToken) {
+    return this.invoke("delete_passkey_signin", { passkey_signin_token: passkeySigninToken });
+  }
+  completePasskeySignin(passkeySigninToken, credential) {
+    return this.invoke("complete_passkey_signin", { passkey_signin_token: passkeySigninToken, credential: credentialArgument(credential) }, [
+      value.model("session", "session", mapJSONObjectToSession),
+      value.token("session_token", "sessionToken"),
+    ]);
+  }
+
+  // A passkey as the second factor of a password sign-in
+  getSigninPasskeyCredentialRequestOptions(signinToken) {
+    return this.invoke("get_signin_passkey_credential_request_options", { signin_token: signinToken }, [REQUEST_OPTIONS]);
+  }
+  verifySigninPasskey(signinToken, credential) {
+    return this.invoke("verify_signin_passkey", { signin_token: signinToken, credential: credentialArgument(credential) });
+  }
+
+  // Passkey management
+  getUserPasskeys(sessionToken) {
+    return this.invoke("get_user_passkeys", { session_token: sessionToken }, [PASSKEYS]);
+  }
+  updateUserPasskeyName(sessionToken, userPasskeyId, passkeyName) {
+    return this.invoke("update_user_passkey_name", { session_token: sessionToken, user_passkey_id: userPasskeyId, passkey_name: passkeyName }, [
+      PASSKEY,
+    ]);
+  }
+  createUserPasskeyDeletion(sessionToken, userPasskeyId) {
+    return this.invoke("create_user_passkey_deletion", { session_token: sessionToken, user_passkey_id: userPasskeyId }, [
+      PASSKEY_DELETION,
+      value.token("user_passkey_deletion_token", "userPasskeyDeletionToken"),
+    ]);
+  }
+  getUserPasskeyDeletion(sessionToken, userPasskeyDeletionToken) {
+    return this.invoke("get_user_passkey_deletion", {
+      session_token: sessionToken, user_passkey_deletion_token: userPasskeyDeletionToken,
+    }, [PASSKEY_DELETION]);
+  }
+  deleteUserPasskeyDeletion(sessionToken, userPasskeyDeletionToken) {
+    return this.invoke("delete_user_passkey_deletion", { session_token: sessionToken, user_passkey_deletion_token: userPasskeyDeletionToken });
+  }
+  verifyUserPasskeyDeletionUserPassword(sessionToken, userPasskeyDeletionToken, password) {
+    return this.invoke("verify_user_passkey_deletion_user_password", {
+      session_token: sessionToken, user_passkey_deletion_token: userPasskeyDeletionToken, password,
+    });
+  }
+  verifyUserPasskeyDeletionTOTPCode(sessionToken, userPasskeyDeletionToken, totpCode) {
+    return this.invoke("verify_user_passkey_deletion_totp_code", {
+      session_token: sessionToken, user_passkey_deletion_token: userPasskeyDeletionToken, totp_code: totpCode,
+    });
+  }
+  completeUserPasskeyDeletion(sessionToken, userPasskeyDeletionToken) {
+    return this.invoke("complete_user_passkey_deletion", { session_token: sessionToken, user_passkey_deletion_token: userPasskeyDeletionToken });
   }
 
   // Operator (support) action: block it with ACTION_BLOCKLIST where untrusted callers reach the endpoint.

@@ -25,6 +25,8 @@ export declare const CLIENT_ADDRESS_HEADER: "X-Faroe-Client-Address";
 export declare const CAPTCHA_TOKEN_HEADER: "X-Captcha-Token";
 /** The header that names the language for emails of this request. */
 export declare const EMAIL_LANGUAGE_HEADER: "X-Faroe-Email-Language";
+/** The header that labels a session this request creates (sessions extension). */
+export declare const CLIENT_LABEL_HEADER: "X-Faroe-Client-Label";
 
 /** Per-request context: who the end user is, their Turnstile token and email language. */
 export interface RequestContext {
@@ -42,6 +44,13 @@ export interface RequestContext {
    * and a language stored with the user comes first by default (docs/emails.md).
    */
   emailLanguage?: string | null;
+  /**
+   * A short name of the end user's client (e.g. `"Firefox on Linux"`), sent as
+   * `X-Faroe-Client-Label` on a session-creating call; the sessions extension shows it in
+   * `getUserSessions`. 1–64 characters without control characters (else ignored); as an HTTP
+   * header value it must be ISO-8859-1.
+   */
+  clientLabel?: string | null;
 }
 
 export interface ServiceBindingEndpointClientOptions extends RequestContext {

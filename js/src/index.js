@@ -30,6 +30,8 @@ export const CLIENT_ADDRESS_HEADER = "X-Faroe-Client-Address";
 export const CAPTCHA_TOKEN_HEADER = "X-Captcha-Token";
 /** The header that names the language for emails of this request (docs/emails.md). */
 export const EMAIL_LANGUAGE_HEADER = "X-Faroe-Email-Language";
+/** The header that labels a session this request creates (sessions extension, docs/extensions.md). */
+export const CLIENT_LABEL_HEADER = "X-Faroe-Client-Label";
 
 /**
  * The per-request context of a client: the end user's address and a Turnstile token, each a
@@ -38,7 +40,7 @@ export const EMAIL_LANGUAGE_HEADER = "X-Faroe-Email-Language";
  */
 function checkContext(options, who) {
   const context = {};
-  for (const name of ["clientAddress", "captchaToken", "emailLanguage"]) {
+  for (const name of ["clientAddress", "captchaToken", "emailLanguage", "clientLabel"]) {
     const value = options[name];
     if (value === undefined || value === null || value === "") continue;
     if (typeof value !== "string") throw new TypeError(`${who}: ${name} must be a string, null or undefined`);
@@ -61,6 +63,7 @@ function buildRequest(url, secret, context, body, signal) {
   if (context.clientAddress) headers.set(CLIENT_ADDRESS_HEADER, context.clientAddress);
   if (context.captchaToken) headers.set(CAPTCHA_TOKEN_HEADER, context.captchaToken);
   if (context.emailLanguage) headers.set(EMAIL_LANGUAGE_HEADER, context.emailLanguage);
+  if (context.clientLabel) headers.set(CLIENT_LABEL_HEADER, context.clientLabel);
   return new Request(endpointUrl(url, context), { method: "POST", headers, body, ...(signal ? { signal } : {}) });
 }
 
@@ -87,7 +90,7 @@ function checkSecret(secret, who) {
 export class ServiceBindingEndpointClient {
   /**
    * @param {{ fetch(request: Request): Promise<Response> }} fetcher
-   * @param {{ secret?: string | null, url?: string | URL, clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null }} [options]
+   * @param {{ secret?: string | null, url?: string | URL, clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null, clientLabel?: string | null }} [options]
    */
   constructor(fetcher, options = {}) {
     if (!fetcher || typeof fetcher.fetch !== "function") {
@@ -101,8 +104,8 @@ export class ServiceBindingEndpointClient {
 
   /**
    * A copy of this client for one end-user request: `clientAddress` (the user's IP, e.g. the
-   * app's own `CF-Connecting-IP`), `captchaToken` and `emailLanguage` replace this client's.
-   * @param {{ clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null }} context
+   * app's own `CF-Connecting-IP`), `captchaToken`, `emailLanguage` and `clientLabel` replace this client's.
+   * @param {{ clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null, clientLabel?: string | null }} context
    */
   forRequest(context) {
     return new ServiceBindingEndpointClient(this.fetcher, { secret: this.secret, url: this.url, ...checkContext(context ?? {}, "forRequest") });
@@ -130,7 +133,7 @@ export class HttpsEndpointClient {
   /**
    * @param {string | URL} url
    * @param {string | null} secret
-   * @param {{ fetch?: (request: Request) => Promise<Response>, timeout?: number, clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null }} [options]
+   * @param {{ fetch?: (request: Request) => Promise<Response>, timeout?: number, clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null, clientLabel?: string | null }} [options]
    */
   constructor(url, secret, options = {}) {
     const parsed = new URL(url);
@@ -150,7 +153,7 @@ export class HttpsEndpointClient {
 
   /**
    * A copy of this client for one end-user request (see ServiceBindingEndpointClient#forRequest).
-   * @param {{ clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null }} context
+   * @param {{ clientAddress?: string | null, captchaToken?: string | null, emailLanguage?: string | null, clientLabel?: string | null }} context
    */
   forRequest(context) {
     return new HttpsEndpointClient(this.url, this.secret, {

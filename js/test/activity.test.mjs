@@ -89,7 +89,7 @@ test("recent activity lists sign-ins, a refused password, two-factor use and acc
   await Promise.all([page.waitForURL("**/account/activity"), page.getByRole("link", { name: "Recent activity" }).click()]);
   assert.equal(await page.locator("h1").textContent(), "Recent activity");
   assert.equal(await page.locator("#activity-empty").textContent(), "Nothing yet.");
-  await shot("50-activity-empty");
+  await shot("57-activity-empty");
 
   // Password checks of this user are limited to 5 a minute: this test uses exactly 5.
   // 1: two-factor authentication on.
@@ -147,5 +147,5 @@ test("recent activity lists sign-ins, a refused password, two-factor use and acc
   assert.equal(await page.locator("#activity tr.warn").count(), 1, "the refused password stands out");
   const times = await page.locator("#activity td.when").allTextContents();
   assert.ok(times.every((t) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/.test(t)), times.join(" | "));
-  await shot("51-activity");
+  await shot("58-activity");
 });

@@ -216,3 +216,40 @@ test("a form body over 8 KiB is refused with 413 before it is read or any action
   assert.equal(small.status, 429, "the small form reached the action");
   assert.equal(faroe.seen.length, 1, "the small form reached the auth server");
 });
+
+test("passkeys: /passkeys.js is a same-origin static script; only pages with a passkey button allow it, nothing inline", async () => {
+  const faroe = binding(200, "{}");
+  const script = await app.fetch(new Request(`${ORIGIN}/passkeys.js`), env(faroe));
+  assert.equal(script.status, 200);
+  assert.match(script.headers.get("content-type"), /^text\/javascript/);
+  assert.match(script.headers.get("content-security-policy"), /^default-src 'none'/);
+  const source = await script.text();
+  assert.match(source, /navigator\.credentials\.get/);
+  assert.doesNotThrow(() => new Function(source), "the script parses");
+
+  const csp = async (e) => {
+    const page = await app.fetch(new Request(`${ORIGIN}/signin`), e);
+    return { policy: page.headers.get("content-security-policy"), html: await page.text() };
+  };
+  const plain = await csp(env(faroe));
+  assert.doesNotMatch(plain.policy, /script-src/, "without PASSKEYS the sign-in page runs no script");
+  assert.doesNotMatch(plain.html, /<script|Sign in with a passkey/);
+  const offered = await csp(env(faroe, { PASSKEYS: "true" }));
+  const directives = offered.policy.split(";").map((d) => d.trim());
+  assert.ok(directives.includes("default-src 'none'") && directives.includes("script-src 'self'"), offered.policy);
+  assert.doesNotMatch(offered.policy, /unsafe-inline'[^;]*script|script-src[^;]*unsafe/);
+  assert.match(offered.html, /<script src="\/passkeys\.js" defer><\/script>/);
+  assert.match(offered.html, /<div data-passkey-only hidden>/, "the passkey button is hidden until the script finds WebAuthn");
+  assert.equal(faroe.seen.length, 0, "showing the button starts no passkey sign-in");
+});
+
+test("the email language is the browser's most preferred Accept-Language tag", async () => {
+  const { emailLanguageFrom } = await import("../../examples/app/src/language.js");
+  assert.equal(emailLanguageFrom(null), null);
+  assert.equal(emailLanguageFrom(""), null);
+  assert.equal(emailLanguageFrom("de-DE,de;q=0.9,en;q=0.8"), "de-DE");
+  assert.equal(emailLanguageFrom("en;q=0.5, fr-CH;q=0.9, *;q=1"), "fr-CH");
+  assert.equal(emailLanguageFrom("*, de;q=0"), null, "wildcards and q=0 name no language");
+  assert.equal(emailLanguageFrom("<script>, en\r\nX: y"), null, "malformed tags are dropped");
+  assert.equal(emailLanguageFrom("de;q=abc, en;q=0.1"), "en");
+});

@@ -76,8 +76,8 @@ async function startEvilSite(target) {
   return { url: `http://127.0.0.1:${server.address().port}/`, close: () => new Promise((r) => server.close(r)) };
 }
 
-async function newContext() {
-  const context = await browser.newContext({ viewport: { width: 900, height: 760 } });
+async function newContext(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 900, height: 760 }, ...options });
   context.on("request", (r) => requestedUrls.push(r.url()));
   return context;
 }
@@ -616,6 +616,32 @@ test("remember me: a persistent session cookie only when checked", T, async () =
     assert.deepEqual([cookie.httpOnly, cookie.secure, cookie.sameSite, cookie.path], [true, true, "Lax", "/"]);
   }
   await page.context().close();
+});
+
+test("emails speak the visitor's language: German and English browsers get the templates of theirs", T, async () => {
+  // Chromium sends Accept-Language from the context's locale; the app passes the first choice as
+  // emailLanguage (X-Faroe-Email-Language), and faroe-worker renders its German or English templates.
+  const cases = [
+    { locale: "de-DE", language: "de", subject: /^Ihr Bestätigungscode für /, signedIn: /^Neue Anmeldung/ },
+    { locale: "en-US", language: "en", subject: /^Your .* verification code$/, signedIn: /^New sign-in/ },
+  ];
+  for (const { locale, language, subject, signedIn } of cases) {
+    const page = await (await newContext({ locale })).newPage();
+    const email = `hopper-${language}-${run}@example.com`;
+    await signUp(page, email, PASSWORDS.first);
+    const code = lastEmail("signup_email_address_verification_code", email);
+    assert.equal(code.language, language);
+    assert.match(code.subject, subject);
+    assert.ok(code.text.includes(code.data.email_address_verification_code));
+    await submit(page, "Sign out");
+    await signIn(page, email, PASSWORDS.first);
+    assert.equal(pathOf(page), "/account");
+    const notice = lastEmail("user_signed_in_notification", email);
+    assert.equal(notice.language, language);
+    assert.match(notice.subject, signedIn);
+    if (language === "de") await shot(page, "56-account-german-browser");
+    await page.context().close();
+  }
 });
 
 test("no token, code or temporary password ever appeared in a URL", () => {

@@ -309,6 +309,18 @@ describe("per-request context: clientAddress, captchaToken and emailLanguage", (
     assert.throws(() => new ServiceBindingEndpointClient(fetcher, { emailLanguage: 49 }), TypeError);
   });
 
+  test("clientLabel is sent as X-Faroe-Client-Label, per client and per request", async () => {
+    const fetcher = simpleFetcher();
+    const labelled = new ServiceBindingEndpointClient(fetcher, { clientLabel: "Firefox on Linux" });
+    await labelled.sendActionInvocationEndpointRequest("{}");
+    assert.equal(fetcher.seen[0].clientLabel, "Firefox on Linux");
+    await labelled.forRequest({ clientLabel: "Safari on iPhone" }).sendActionInvocationEndpointRequest("{}");
+    assert.equal(fetcher.seen[1].clientLabel, "Safari on iPhone");
+    await labelled.forRequest({}).sendActionInvocationEndpointRequest("{}");
+    assert.equal(fetcher.seen[2].clientLabel, null);
+    assert.throws(() => new ServiceBindingEndpointClient(fetcher, { clientLabel: 7 }), TypeError);
+  });
+
   test("empty values are absent; non-strings are a TypeError", () => {
     const fetcher = simpleFetcher();
     assert.deepEqual(new ServiceBindingEndpointClient(fetcher, { clientAddress: "", captchaToken: null }).context, {});
@@ -332,6 +344,7 @@ function simpleFetcher(status = 200, body = RESULT) {
         clientAddress: request.headers.get("x-faroe-client-address"),
         captchaToken: request.headers.get("x-captcha-token"),
         emailLanguage: request.headers.get("x-faroe-email-language"),
+        clientLabel: request.headers.get("x-faroe-client-label"),
         body: await request.text(),
       });
       return new Response(body, { status });

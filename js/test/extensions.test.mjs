@@ -66,6 +66,12 @@ const CASES = [
   ["verifySigninRecoveryCode", ["si", "ABCD"], "verify_signin_recovery_code", { signin_token: "si", recovery_code: "ABCD" }, {}, []],
   ["deleteUserSecondFactors", ["u1"], "delete_user_second_factors", { user_id: "u1" }, {}, []],
 ];
+const USER_SESSION = { id: "s".repeat(24), created_at: T, last_active_at: T + 60, expires_at: T + 86400, current: true, client_label: "Firefox on Linux" };
+// The sessions extension's two actions.
+const SESSIONS_CASES = [
+  ["getUserSessions", ["st"], "get_user_sessions", { session_token: "st" }, { user_sessions: [USER_SESSION] }, ["userSessions"]],
+  ["deleteUserSession", ["st", "s".repeat(24)], "delete_user_session", { session_token: "st", user_session_id: "s".repeat(24) }, {}, []],
+];
 
 describe("ExtensionClient", () => {
   test("has a method for each of the 20 TOTP extension actions", () => {
@@ -74,7 +80,7 @@ describe("ExtensionClient", () => {
     for (const [method] of CASES) assert.equal(typeof ExtensionClient.prototype[method], "function", method);
   });
 
-  for (const [method, args, action, wireArgs, values, fields] of CASES) {
+  for (const [method, args, action, wireArgs, values, fields] of [...CASES, ...SESSIONS_CASES]) {
     test(`${method} sends ${action} and reads its values`, async () => {
       const endpoint = fakeEndpoint(ok(values));
       const result = await new ExtensionClient(endpoint)[method](...args);
@@ -98,6 +104,16 @@ describe("ExtensionClient", () => {
     const completed = await new ExtensionClient(fakeEndpoint(ok({ user_second_factors: SECOND_FACTORS, recovery_codes: CODES }))).completeUserTOTPEnrollment("st", "et");
     assert.deepEqual(completed.recoveryCodes, CODES);
     assert.deepEqual(completed.userSecondFactors.totpEnabledAt, new Date(T * 1000));
+  });
+
+  test("getUserSessions maps each user_session (Unix seconds to Dates) and refuses a non-array", async () => {
+    const result = await new ExtensionClient(fakeEndpoint(ok({ user_sessions: [USER_SESSION, { ...USER_SESSION, id: "t".repeat(24), current: false, client_label: "" }] }))).getUserSessions("st");
+    assert.deepEqual(result.userSessions, [
+      { id: "s".repeat(24), createdAt: new Date(T * 1000), lastActiveAt: new Date((T + 60) * 1000), expiresAt: new Date((T + 86400) * 1000), current: true, clientLabel: "Firefox on Linux" },
+      { id: "t".repeat(24), createdAt: new Date(T * 1000), lastActiveAt: new Date((T + 60) * 1000), expiresAt: new Date((T + 86400) * 1000), current: false, clientLabel: "" },
+    ]);
+    await assert.rejects(new ExtensionClient(fakeEndpoint(ok({ user_sessions: {} }))).getUserSessions("st"), /user_sessions/);
+    await assert.rejects(new ExtensionClient(fakeEndpoint(ok({ user_sessions: [{ ...USER_SESSION, current: "yes" }] }))).getUserSessions("st"), /current/);
   });
 
   test("getSignin reads the signin model's second-factor fields", async () => {
@@ -145,5 +161,114 @@ describe("ExtensionClient", () => {
     assert.ok(refused instanceof EndpointError);
     assert.equal(refused.status, 400);
     assert.equal(refused.reason, "unknown action");
+  });
+});
+
+// ---------------------------------------------------------------- passkeys (EXTENSIONS=passkeys)
+
+const PASSKEY = { id: "p".repeat(24), user_id: "u".repeat(24), name: "Laptop", algorithm: "ES256", backed_up: false, created_at: T, last_used_at: null };
+const PK_REGISTRATION = ENTITY;
+const PK_DELETION = { ...ENTITY, user_passkey_id: "p".repeat(24) };
+const PK_SIGNIN = { id: "i".repeat(24), created_at: T, expires_at: T + 300 };
+const SESSION = { id: "s".repeat(24), user_id: "u".repeat(24), created_at: T, expires_at: T + 86400 };
+const CREATION_OPTIONS = JSON.stringify({ rp: { id: "example.com", name: "E" }, challenge: "AAAA" });
+const REQUEST_OPTIONS = JSON.stringify({ rpId: "example.com", challenge: "AAAA", allowCredentials: [] });
+const CREDENTIAL = { id: "Y3JlZA", rawId: "Y3JlZA", type: "public-key", response: { clientDataJSON: "e30", attestationObject: "oA" } };
+const CREDENTIAL_JSON = JSON.stringify(CREDENTIAL);
+
+const PASSKEY_CASES = [
+  ["createUserPasskeyRegistration", ["st"], "create_user_passkey_registration", { session_token: "st" },
+    { user_passkey_registration: PK_REGISTRATION, user_passkey_registration_token: "a.b", credential_creation_options: CREATION_OPTIONS },
+    ["userPasskeyRegistration", "userPasskeyRegistrationToken", "credentialCreationOptions"]],
+  ["getUserPasskeyRegistration", ["st", "rt"], "get_user_passkey_registration", { session_token: "st", user_passkey_registration_token: "rt" },
+    { user_passkey_registration: PK_REGISTRATION }, ["userPasskeyRegistration"]],
+  ["deleteUserPasskeyRegistration", ["st", "rt"], "delete_user_passkey_registration", { session_token: "st", user_passkey_registration_token: "rt" }, {}, []],
+  ["verifyUserPasskeyRegistrationUserPassword", ["st", "rt", "pw"], "verify_user_passkey_registration_user_password",
+    { session_token: "st", user_passkey_registration_token: "rt", password: "pw" }, {}, []],
+  ["verifyUserPasskeyRegistrationTOTPCode", ["st", "rt", "123456"], "verify_user_passkey_registration_totp_code",
+    { session_token: "st", user_passkey_registration_token: "rt", totp_code: "123456" }, {}, []],
+  ["completeUserPasskeyRegistration", ["st", "rt", "Laptop", CREDENTIAL_JSON], "complete_user_passkey_registration",
+    { session_token: "st", user_passkey_registration_token: "rt", passkey_name: "Laptop", credential: CREDENTIAL_JSON },
+    { user_passkey: PASSKEY, recovery_codes: CODES }, ["userPasskey", "recoveryCodes"]],
+  ["createPasskeySignin", [], "create_passkey_signin", {},
+    { passkey_signin: PK_SIGNIN, passkey_signin_token: "a.b", credential_request_options: REQUEST_OPTIONS },
+    ["passkeySignin", "passkeySigninToken", "credentialRequestOptions"]],
+  ["getPasskeySignin", ["pt"], "get_passkey_signin", { passkey_signin_token: "pt" }, { passkey_signin: PK_SIGNIN }, ["passkeySignin"]],
+  ["deletePasskeySignin", ["pt"], "delete_passkey_signin", { passkey_signin_token: "pt" }, {}, []],
+  ["completePasskeySignin", ["pt", CREDENTIAL_JSON], "complete_passkey_signin", { passkey_signin_token: "pt", credential: CREDENTIAL_JSON },
+    { session: SESSION, session_token: "a.b" }, ["session", "sessionToken"]],
+  ["getSigninPasskeyCredentialRequestOptions", ["si"], "get_signin_passkey_credential_request_options", { signin_token: "si" },
+    { credential_request_options: REQUEST_OPTIONS }, ["credentialRequestOptions"]],
+  ["verifySigninPasskey", ["si", CREDENTIAL_JSON], "verify_signin_passkey", { signin_token: "si", credential: CREDENTIAL_JSON }, {}, []],
+  ["getUserPasskeys", ["st"], "get_user_passkeys", { session_token: "st" }, { user_passkeys: [PASSKEY] }, ["userPasskeys"]],
+  ["updateUserPasskeyName", ["st", "pid", "Phone"], "update_user_passkey_name", { session_token: "st", user_passkey_id: "pid", passkey_name: "Phone" },
+    { user_passkey: { ...PASSKEY, name: "Phone" } }, ["userPasskey"]],
+  ["createUserPasskeyDeletion", ["st", "pid"], "create_user_passkey_deletion", { session_token: "st", user_passkey_id: "pid" },
+    { user_passkey_deletion: PK_DELETION, user_passkey_deletion_token: "a.b" }, ["userPasskeyDeletion", "userPasskeyDeletionToken"]],
+  ["getUserPasskeyDeletion", ["st", "dt"], "get_user_passkey_deletion", { session_token: "st", user_passkey_deletion_token: "dt" },
+    { user_passkey_deletion: PK_DELETION }, ["userPasskeyDeletion"]],
+  ["deleteUserPasskeyDeletion", ["st", "dt"], "delete_user_passkey_deletion", { session_token: "st", user_passkey_deletion_token: "dt" }, {}, []],
+  ["verifyUserPasskeyDeletionUserPassword", ["st", "dt", "pw"], "verify_user_passkey_deletion_user_password",
+    { session_token: "st", user_passkey_deletion_token: "dt", password: "pw" }, {}, []],
+  ["verifyUserPasskeyDeletionTOTPCode", ["st", "dt", "123456"], "verify_user_passkey_deletion_totp_code",
+    { session_token: "st", user_passkey_deletion_token: "dt", totp_code: "123456" }, {}, []],
+  ["completeUserPasskeyDeletion", ["st", "dt"], "complete_user_passkey_deletion", { session_token: "st", user_passkey_deletion_token: "dt" }, {}, []],
+];
+
+describe("ExtensionClient: passkeys", () => {
+  test("has a method for each of the 20 passkey actions", () => {
+    assert.equal(PASSKEY_CASES.length, 20);
+    assert.equal(new Set(PASSKEY_CASES.map((c) => c[2])).size, 20);
+    for (const [method] of PASSKEY_CASES) assert.equal(typeof ExtensionClient.prototype[method], "function", method);
+  });
+
+  for (const [method, args, action, wireArgs, values, fields] of PASSKEY_CASES) {
+    test(`${method} sends ${action} and reads its values`, async () => {
+      const endpoint = fakeEndpoint(ok(values));
+      const result = await new ExtensionClient(endpoint)[method](...args);
+      assert.deepEqual(endpoint.seen, [{ action, arguments: wireArgs }]);
+      assert.equal(result.ok, true);
+      assert.deepEqual(Object.keys(result).sort(), ["actionInvocationId", "ok", ...fields].sort());
+    });
+  }
+
+  test("maps the passkey models: Dates, null last use, the algorithm, a session without expiry", async () => {
+    const listed = await new ExtensionClient(fakeEndpoint(ok({ user_passkeys: [PASSKEY, { ...PASSKEY, id: "q", algorithm: "EdDSA", backed_up: true, last_used_at: T + 5 }] })))
+      .getUserPasskeys("st");
+    assert.deepEqual(listed.userPasskeys, [
+      { id: PASSKEY.id, userId: PASSKEY.user_id, name: "Laptop", algorithm: "ES256", backedUp: false, createdAt: new Date(T * 1000), lastUsedAt: null },
+      { id: "q", userId: PASSKEY.user_id, name: "Laptop", algorithm: "EdDSA", backedUp: true, createdAt: new Date(T * 1000), lastUsedAt: new Date((T + 5) * 1000) },
+    ]);
+    const deletion = await new ExtensionClient(fakeEndpoint(ok({ user_passkey_deletion: PK_DELETION }))).getUserPasskeyDeletion("st", "dt");
+    assert.equal(deletion.userPasskeyDeletion.userPasskeyId, "p".repeat(24));
+    assert.deepEqual(deletion.userPasskeyDeletion.expiresAt, new Date((T + 600) * 1000));
+    const signin = await new ExtensionClient(fakeEndpoint(ok({ passkey_signin: PK_SIGNIN }))).getPasskeySignin("pt");
+    assert.deepEqual(signin.passkeySignin, { id: PK_SIGNIN.id, createdAt: new Date(T * 1000), expiresAt: new Date((T + 300) * 1000) });
+    const noExpiry = await new ExtensionClient(fakeEndpoint(ok({ session: { ...SESSION, expires_at: undefined }, session_token: "a.b" })))
+      .completePasskeySignin("pt", CREDENTIAL_JSON);
+    assert.deepEqual(noExpiry.session, { id: SESSION.id, userId: SESSION.user_id, createdAt: new Date(T * 1000), expiresAt: null });
+    const status = await new ExtensionClient(fakeEndpoint(ok({ user_second_factors: { ...SECOND_FACTORS, passkey_count: 2 } }))).getUserSecondFactors("st");
+    assert.equal(status.userSecondFactors.passkeyCount, 2);
+  });
+
+  test("a credential may be passed as a PublicKeyCredential-like object or its JSON; it is sent as a JSON string", async () => {
+    const endpoint = fakeEndpoint(ok());
+    const client = new ExtensionClient(endpoint);
+    await client.verifySigninPasskey("si", { toJSON: () => CREDENTIAL });
+    await client.verifySigninPasskey("si", CREDENTIAL);
+    assert.deepEqual(endpoint.seen.map((b) => b.arguments.credential), [CREDENTIAL_JSON, CREDENTIAL_JSON]);
+    assert.throws(() => client.verifySigninPasskey("si", 42), TypeError);
+    assert.equal(endpoint.seen.length, 2);
+  });
+
+  test("a malformed passkey answer throws, naming the field", async () => {
+    const badAlgorithm = new ExtensionClient(fakeEndpoint(ok({ user_passkey: { ...PASSKEY, algorithm: "HS256" } })));
+    await assert.rejects(badAlgorithm.updateUserPasskeyName("st", "p", "x"), /algorithm/);
+    const notList = new ExtensionClient(fakeEndpoint(ok({ user_passkeys: PASSKEY })));
+    await assert.rejects(notList.getUserPasskeys("st"), /user_passkeys/);
+    const noOptions = new ExtensionClient(fakeEndpoint(ok({ passkey_signin: PK_SIGNIN, passkey_signin_token: "a.b" })));
+    await assert.rejects(noOptions.createPasskeySignin(), /credential_request_options/);
+    const badCount = new ExtensionClient(fakeEndpoint(ok({ user_second_factors: { ...SECOND_FACTORS, passkey_count: -1 } })));
+    await assert.rejects(badCount.getUserSecondFactors("st"), /passkey_count/);
   });
 });

@@ -432,6 +432,11 @@ impl MemoryAccountStorage {
         self.record(user_id, key).map(|r| r.counter)
     }
 
+    /// The expiry hint of a record (0 = never), `None` if absent.
+    pub fn expires_at(&self, user_id: &str, key: &str) -> Option<Millis> {
+        self.record(user_id, key).map(|r| r.expires_at)
+    }
+
     /// Every stored value of every user (to search storage for secrets).
     pub fn all_values(&self) -> Vec<Vec<u8>> {
         self.users

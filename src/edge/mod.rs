@@ -591,6 +591,10 @@ fn email_language(req: &Request) -> Option<String> {
         })
 }
 
+/// The client label for a session this request creates (sessions extension, docs/extensions.md);
+/// the server ignores a value that is not 1–64 characters without control characters.
+pub const CLIENT_LABEL_HEADER: &str = "X-Faroe-Client-Label";
+
 fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
@@ -673,6 +677,11 @@ async fn action_invocation_endpoint(
     // The app's email language for this invocation: a hint the email sender's rule weighs.
     let with_language = email_language(&req).map(|language| server.with_email_language(&language));
     let server = with_language.as_ref().unwrap_or(server);
+    // The label of a session this invocation creates (sessions extension).
+    let with_label = header(&req, CLIENT_LABEL_HEADER)
+        .filter(|_| server.extensions().sessions)
+        .map(|label| server.with_client_label(&label));
+    let server = with_label.as_ref().unwrap_or(server);
     // The end user's address goes with their security events (only read when they are on).
     let with_address = client
         .filter(|_| server.extensions().security_events)

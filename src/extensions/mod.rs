@@ -4,6 +4,7 @@
 
 pub mod passkeys;
 pub mod password_rehash;
+pub mod sessions;
 pub mod security_events;
 pub mod totp;
 
@@ -22,6 +23,8 @@ pub struct Extensions {
     pub passkeys: Option<PasskeysConfig>,
     /// `SECOND_FACTOR_REQUIRED=true`: the removal of a user's last second factor is refused.
     pub second_factor_required: bool,
+    /// `EXTENSIONS` contains `sessions`: the session index and its two actions.
+    pub sessions: bool,
     /// `EXTENSIONS` contains `security_events`.
     pub security_events: bool,
     /// `PASSWORD_REHASH_ON_SIGNIN=true`: see [`password_rehash`].
@@ -43,6 +46,10 @@ pub static EXTENSION_DEFS: &[ExtensionDef] = &[
     ExtensionDef {
         name: "passkeys",
         actions: passkeys::ACTIONS,
+    },
+    ExtensionDef {
+        name: "sessions",
+        actions: sessions::ACTIONS,
     },
     ExtensionDef {
         name: "security_events",
@@ -104,6 +111,7 @@ impl Extensions {
             "totp" => self.totp.is_some(),
             "security_events" => self.security_events,
             "passkeys" => self.passkeys.is_some(),
+            "sessions" => self.sessions,
             _ => false,
         }
     }
@@ -133,7 +141,7 @@ impl Extensions {
     /// Whether an extension that keeps per-user records in account storage is on (then
     /// `complete_user_deletion` deletes the user's account storage).
     pub fn uses_account_storage(&self) -> bool {
-        self.second_factors_on() || self.security_events
+        self.second_factors_on() || self.sessions || self.security_events
     }
 }
 
@@ -238,6 +246,8 @@ impl Server {
             "complete_user_passkey_deletion" => {
                 self.complete_user_passkey_deletion(inv, &a[0], &a[1]).await
             }
+            "get_user_sessions" => self.get_user_sessions(inv, &a[0]).await,
+            "delete_user_session" => self.delete_user_session(inv, &a[0], &a[1]).await,
             other => Err(Failure::Internal(format!(
                 "action \"{other}\" has no handler"
             ))),
@@ -258,13 +268,14 @@ mod tests {
     fn extension_tables_are_unique_and_apart_from_faroes() {
         assert_eq!(totp::ACTIONS.len(), 20);
         assert_eq!(passkeys::ACTIONS.len(), 20);
+        assert_eq!(sessions::ACTIONS.len(), 2);
         let mut names: Vec<_> = EXTENSION_DEFS
             .iter()
             .flat_map(|d| d.actions.iter().map(|a| a.name))
             .collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 41);
+        assert_eq!(names.len(), 43);
         assert!(SECOND_FACTOR_ACTIONS
             .iter()
             .all(|n| totp::ACTIONS.iter().any(|a| a.name == *n)));
@@ -285,6 +296,17 @@ mod tests {
             parse_extension_names("totp,passkeys").unwrap(),
             vec!["totp", "passkeys"]
         );
+        assert_eq!(
+            parse_extension_names("sessions, totp").unwrap(),
+            vec!["sessions", "totp"]
+        );
+        assert!(Extensions::default().action("get_user_sessions").is_none());
+        let on = Extensions {
+            sessions: true,
+            ..Extensions::default()
+        };
+        assert!(on.action("delete_user_session").is_some());
+        assert!(on.action("get_user_second_factors").is_none());
         assert!(parse_extension_names("totp,webauthn")
             .unwrap_err()
             .contains("\"webauthn\" is not an extension"));

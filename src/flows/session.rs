@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 const INVALID: &str = "invalid_session_token";
 
-fn session_key(id: &str) -> String {
+pub(crate) fn session_key(id: &str) -> String {
     format!("aaaa.{id}")
 }
 
@@ -30,7 +30,7 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    fn decode(value: &[u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn decode(value: &[u8]) -> Result<Self, DecodeError> {
         let mut r = SequenceReader::new(value);
         Ok(Self {
             id: r.string()?,
@@ -94,7 +94,7 @@ struct Validated {
 }
 
 impl Server {
-    fn is_session_expired(&self, session: &Session, now: Millis) -> bool {
+    pub(crate) fn is_session_expired(&self, session: &Session, now: Millis) -> bool {
         let config = &self.session_config;
         (config.expiration > 0 && now - session.created_at * 1000 >= config.expiration)
             || now - session.token_last_verified_at * 1000 >= config.inactivity_timeout
@@ -136,6 +136,7 @@ impl Server {
             .create_session(&user.id, user.disabled_counter, user.sessions_counter)
             .await
             .map_err(on_error)?;
+        self.index_new_session(invocation, &session).await;
         if let Err(e) = self
             .email_sender_for(Some(user))
             .send_user_signed_in_notification(
@@ -339,7 +340,14 @@ impl Server {
             return Ok(false);
         }
         match self.update_session_activity(key, now).await {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                let refreshed = Session {
+                    token_last_verified_at: seconds(now),
+                    ..session.clone()
+                };
+                self.touch_session_index(&refreshed).await;
+                Ok(true)
+            }
             Err(ActivityError::Conflict) => Ok(false),
             Err(ActivityError::Failed(message)) => Err(TokenError::Failed(message)),
         }
@@ -419,7 +427,11 @@ impl Server {
         Ok(values)
     }
 
-    pub(crate) async fn delete_session(&self, session_token: &str) -> ActionResult {
+    pub(crate) async fn delete_session(
+        &self,
+        invocation: &Invocation,
+        session_token: &str,
+    ) -> ActionResult {
         let session = self
             .validate_session(session_token)
             .await
@@ -427,10 +439,15 @@ impl Server {
         self.delete_session_entries(&session_key(&session.id))
             .await
             .map_err(|e| e.into_failure(INVALID))?;
+        self.unindex_deleted_session(invocation, &session).await;
         Ok(Values::new())
     }
 
-    pub(crate) async fn delete_all_sessions(&self, session_token: &str) -> ActionResult {
+    pub(crate) async fn delete_all_sessions(
+        &self,
+        invocation: &Invocation,
+        session_token: &str,
+    ) -> ActionResult {
         let (session, user) = self
             .validate_session_and_user(session_token)
             .await
@@ -442,6 +459,8 @@ impl Server {
             .map_err(|e| {
                 Failure::Internal(format!("failed to increment user sessions counter: {e}"))
             })?;
+        self.unindex_revoked_sessions(invocation, &session.user_id, user.sessions_counter)
+            .await;
         Ok(Values::new())
     }
 

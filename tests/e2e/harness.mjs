@@ -376,7 +376,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * repository's wrangler.toml) behind the app's FAROE service binding, called with the bearer
  * secret SECRET. `editFaroeConfig(text)` may rewrite faroe-worker's generated wrangler.toml.
  */
-export async function startExampleApp({ faroeVars = {}, appVars = {}, editFaroeConfig = (t) => t } = {}) {
+export async function startExampleApp({ faroeVars = {}, appVars = {}, editFaroeConfig = (t) => t, port } = {}) {
   const dir = await tempDir("faroe-app-");
   const persistTo = join(dir, "state");
   const faroeToml = join(dir, "faroe-worker.wrangler.toml");
@@ -389,7 +389,8 @@ export async function startExampleApp({ faroeVars = {}, appVars = {}, editFaroeC
   // A private dev registry: no other local `wrangler dev` can answer for faroe-worker.
   const env = wranglerEnv({ WRANGLER_REGISTRY_PATH: join(dir, "registry") });
   await run(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", faroeToml], { cwd: root, env });
-  const port = await freePort();
+  // `port` when the caller must know the app's origin beforehand (WEBAUTHN_ALLOWED_ORIGINS).
+  port ??= await freePort();
   const args = [
     "-c", join(root, "examples", "app", "wrangler.toml"),
     "-c", faroeToml,

@@ -2,12 +2,15 @@
 // through the FAROE service binding. Tokens live only in HttpOnly cookies; every POST carries a
 // CSRF token. Pages: sign-up, sign-in (with "remember me" and a second-factor step), account,
 // sign-out (here / everywhere), email change, password change, password reset, account deletion,
-// two-factor authentication (TOTP with recovery codes, faroe-worker's `totp` extension), recent
+// two-factor authentication (TOTP with recovery codes, faroe-worker's `totp` extension), passkeys
+// (faroe-worker's `passkeys` extension: passwordless sign-in, or a second factor), the devices
+// signed in with "sign out this device" (faroe-worker's `sessions` extension), recent
 // activity (faroe-worker's `security_events` extension).
 import QRCode from "qrcode";
 import { EndpointError } from "../../../js/src/index.js";
 import { SIGNIN_FAILED, errorMessage } from "./messages.js";
-import { COOKIES, LIFETIMES, ConfigError, Context, csrfField, formatTime, html, plainErrorPage, raw } from "./web.js";
+import { PASSKEYS_SCRIPT } from "./passkeys-script.js";
+import { COOKIES, LIFETIMES, ConfigError, Context, csrfField, formatTime, html, jsonBlock, plainErrorPage, raw, scriptResponse } from "./web.js";
 
 /** An action error that ends the request with a message page. */
 class ActionFailure extends Error {
@@ -215,8 +218,19 @@ function signinPage(ctx, { email = "", remember = false, error = null, status = 
   <p class="hint">Keeps you signed in on this device for 30 days. Leave it unchecked on a shared computer: you are signed out when the browser closes.</p>
   <button type="submit">Sign in</button>
 </form>
-<p class="hint"><a href="/reset">Forgot your password?</a> · <a href="/signup">Create an account</a></p>`, { error, status });
+<p class="hint"><a href="/reset">Forgot your password?</a> · <a href="/signup">Create an account</a></p>
+${passkeySigninOffered(ctx) ? html`<div data-passkey-only hidden>
+<hr>
+<form method="post" action="/signin/passkey">
+  ${csrfField(csrf)}
+  <p>Have a passkey for this site? Sign in with it alone, no password needed.</p>
+  <button type="submit" class="secondary">Sign in with a passkey</button>
+</form>
+</div>` : ""}`, { error, status, passkeysScript: passkeySigninOffered(ctx) });
 }
+
+/** The sign-in page offers passwordless sign-in when the app's PASSKEYS var is "true" (faroe-worker has EXTENSIONS=passkeys). */
+const passkeySigninOffered = (ctx) => ctx.env.PASSKEYS === "true";
 
 async function signinForm(ctx) {
   if (await currentSession(ctx)) return ctx.redirect("/account");
@@ -302,8 +316,42 @@ async function loadPendingSignin(ctx) {
   return { token, remember: remember === "1", email: fromBase64(encodedEmail), signin: result.signin };
 }
 
-function secondFactorPage(ctx, { error = null, status = 200 } = {}) {
+/** The passkey options of a signin waiting for its second factor, or null (no passkeys, or the extension off). */
+async function signinPasskeyOptions(ctx, signinToken) {
+  const result = await orUnknownAction(() => ctx.extensions.getSigninPasskeyCredentialRequestOptions(signinToken));
+  if (!result) return null;
+  if (result.ok) return JSON.parse(result.credentialRequestOptions);
+  if (["passkey_not_found", "invalid_signin_token", "user_first_factor_not_verified"].includes(result.errorCode)) return null;
+  throw new ActionFailure(result.errorCode);
+}
+
+/**
+ * A passkey ceremony on a page: the options as a JSON data block, a form with the hidden
+ * `credential` field that /passkeys.js fills, and the button that starts it. Hidden until the
+ * script finds WebAuthn in the browser.
+ */
+function passkeySection(csrf, { ceremony, options, action, button, intro, fields = "" }) {
+  return html`<section data-passkey="${ceremony}" hidden>
+${jsonBlock(`passkey-options-${ceremony}`, options)}
+<form method="post" action="${action}">
+  ${csrfField(csrf)}
+  ${intro}
+  ${fields}
+  <input type="hidden" name="credential" value="">
+  <button type="button" data-passkey-start>${button}</button>
+  <p class="hint" data-passkey-status role="status"></p>
+</form>
+</section>`;
+}
+
+async function secondFactorPage(ctx, token, { error = null, status = 200 } = {}) {
+  const options = await signinPasskeyOptions(ctx, token);
   return ctx.page("Two-factor authentication", (csrf) => html`
+${options ? html`${passkeySection(csrf, {
+    ceremony: "get", options, action: "/signin/second-factor", button: "Use my passkey",
+    intro: html`<p>Confirm it's you with one of your passkeys.</p>`,
+  })}
+<hr data-passkey-only hidden>` : ""}
 <p>Enter the 6-digit code from your authenticator app.</p>
 <form method="post" action="/signin/second-factor">
   ${csrfField(csrf)}
@@ -319,29 +367,32 @@ function secondFactorPage(ctx, { error = null, status = 200 } = {}) {
   <input id="recovery-code" name="recovery_code" type="text" autocomplete="off" spellcheck="false" required>
   <button type="submit" class="secondary">Use recovery code</button>
 </form>
-<p class="hint"><a href="/signin">Cancel and start again</a></p>`, { error, status });
+<p class="hint"><a href="/signin">Cancel and start again</a></p>`, { error, status, passkeysScript: Boolean(options) });
 }
 
 async function secondFactorForm(ctx) {
-  const { redirect } = await loadPendingSignin(ctx);
+  const { redirect, token } = await loadPendingSignin(ctx);
   if (redirect) return redirect;
-  return secondFactorPage(ctx);
+  return secondFactorPage(ctx, token);
 }
 
 async function secondFactorSubmit(ctx, form) {
   const { redirect, token, remember, email, signin } = await loadPendingSignin(ctx);
   if (redirect) return redirect;
   const recoveryCode = field(form, "recovery_code");
+  const credential = field(form, "credential");
   if (!signin.userSecondFactorVerified) {
-    const verified = recoveryCode
-      ? await ctx.extensions.verifySigninRecoveryCode(token, recoveryCode)
-      : await ctx.extensions.verifySigninTOTPCode(token, field(form, "totp_code").replace(/\s+/g, ""));
+    const verified = credential
+      ? await ctx.extensions.verifySigninPasskey(token, credential)
+      : recoveryCode
+        ? await ctx.extensions.verifySigninRecoveryCode(token, recoveryCode)
+        : await ctx.extensions.verifySigninTOTPCode(token, field(form, "totp_code").replace(/\s+/g, ""));
     if (!verified.ok && verified.errorCode !== "user_second_factor_already_verified") {
       if (verified.errorCode === "invalid_signin_token") {
         ctx.clearCookie(COOKIES.signin);
         return ctx.redirect("/signin?notice=signin-expired");
       }
-      return secondFactorPage(ctx, { error: errorMessage(verified.errorCode), status: statusFor(verified.errorCode) });
+      return secondFactorPage(ctx, token, { error: errorMessage(verified.errorCode), status: statusFor(verified.errorCode) });
     }
   }
   const done = await ctx.faroe.completeSignin(token);
@@ -355,12 +406,48 @@ async function secondFactorSubmit(ctx, form) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sign-in with a passkey alone (discoverable credential; faroe-worker's `passkeys` extension)
+// ---------------------------------------------------------------------------------------------
+
+/** Starts a passwordless sign-in: its token waits in an HttpOnly cookie for the browser's passkey. */
+async function passkeySigninStart(ctx) {
+  const started = await orUnknownAction(() => ctx.extensions.createPasskeySignin());
+  if (!started) return signinPage(ctx, { error: "Passkeys are not turned on for this server.", status: 404 });
+  if (!started.ok) return signinPage(ctx, { error: errorMessage(started.errorCode), status: statusFor(started.errorCode) });
+  ctx.setCookie(COOKIES.passkeySignin, started.passkeySigninToken, LIFETIMES.passkeySignin);
+  const options = JSON.parse(started.credentialRequestOptions);
+  return ctx.page("Sign in with a passkey", (csrf) => html`
+${passkeySection(csrf, {
+    ceremony: "get", options, action: "/signin/passkey/complete", button: "Continue with my passkey",
+    intro: html`<p>Your browser will ask you to choose a passkey and unlock it (fingerprint, face, PIN or security key).</p>`,
+    fields: html`<label class="check"><input type="checkbox" id="passkey-remember" name="remember" value="1"> Remember me</label>`,
+  })}
+<p data-passkey-fallback>This browser cannot use passkeys. Sign in with your password instead.</p>
+<p class="hint"><a href="/signin">Sign in with your password instead</a></p>`, { passkeysScript: true });
+}
+
+async function passkeySigninComplete(ctx, form) {
+  const token = ctx.cookie(COOKIES.passkeySignin);
+  ctx.clearCookie(COOKIES.passkeySignin);
+  if (!token) return ctx.redirect("/signin?notice=signin-expired");
+  const done = await ctx.extensions.completePasskeySignin(token, field(form, "credential"));
+  if (!done.ok) {
+    if (done.errorCode === "invalid_passkey_signin_token") return ctx.redirect("/signin?notice=signin-expired");
+    return signinPage(ctx, { error: errorMessage(done.errorCode), status: statusFor(done.errorCode) });
+  }
+  // The address is not known here (no password form): the account page says so.
+  await startSession(ctx, done.session, done.sessionToken, null, { persistent: field(form, "remember") === "1" });
+  return ctx.redirect("/account?notice=signed-in-passkey");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Account, sign-out
 // ---------------------------------------------------------------------------------------------
 
 async function accountPage(ctx, form, { token, session }, { error = null, status = 200 } = {}) {
   const email = await ctx.rememberedEmail(session.userId);
   const factors = await secondFactors(ctx, token);
+  const devices = await userSessions(ctx, token);
   return ctx.page("Your account", (csrf) => html`
 <dl>
   <dt>Email address</dt><dd id="account-email">${email ?? "(sign in again to show it)"}</dd>
@@ -369,9 +456,11 @@ async function accountPage(ctx, form, { token, session }, { error = null, status
   <dt>Signed in at</dt><dd id="session-created">${formatTime(session.createdAt)}</dd>
   <dt>Session expires</dt><dd id="session-expires">${session.expiresAt ? formatTime(session.expiresAt) : "after 30 days without use"}</dd>
   ${factors ? html`<dt>Two-factor authentication</dt><dd id="two-factor-status">${factors.totpEnabled ? `on since ${formatTime(factors.totpEnabledAt)}` : "off"}</dd>` : ""}
+  ${factors?.passkeyCount !== undefined ? html`<dt>Passkeys</dt><dd id="passkey-count">${String(factors.passkeyCount)}</dd>` : ""}
 </dl>
 <ul class="actions">
   ${factors ? html`<li><a href="/account/security">Two-factor authentication</a></li>` : ""}
+  ${devices ? html`<li><a href="/account/devices" id="devices-link">Devices (${String(devices.length)})</a></li>` : ""}
   <li><a href="/account/activity">Recent activity</a></li>
   <li><a href="/account/email">Change email address</a></li>
   <li><a href="/account/password">Change password</a></li>
@@ -428,6 +517,60 @@ async function signoutEverywhere(ctx, form, current) {
   if (!result.ok) return accountPage(ctx, form, current, { error: errorMessage(result.errorCode), status: statusFor(result.errorCode) });
   ctx.clearAll();
   return ctx.redirect("/signin?notice=signed-out-everywhere");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Devices: where the account is signed in (faroe-worker's `sessions` extension)
+// ---------------------------------------------------------------------------------------------
+
+/** The user's live sessions (newest first), or null when the server has no `sessions` extension. */
+async function userSessions(ctx, sessionToken) {
+  try {
+    const result = await ctx.extensions.getUserSessions(sessionToken);
+    if (!result.ok) throw new ActionFailure(result.errorCode);
+    return result.userSessions;
+  } catch (e) {
+    if (e instanceof EndpointError && e.status === 400 && e.reason === "unknown action") return null;
+    throw e;
+  }
+}
+
+async function devicesPage(ctx, form, { token }, { error = null, status = 200 } = {}) {
+  const sessions = await userSessions(ctx, token);
+  if (!sessions) {
+    return ctx.page("Devices", html`<p>The device list is not turned on for this server (faroe-worker's <code>EXTENSIONS=sessions</code>).</p>
+<p class="hint"><a href="/account">Back to your account</a></p>`, { signedIn: true, status: 404 });
+  }
+  return ctx.page("Devices", (csrf) => html`
+<p>Your account is signed in on these devices. Sign out any you do not recognise, then change your password.</p>
+<ul class="devices" id="devices">
+${sessions.map((s) => html`  <li class="device" data-session-id="${s.id}">
+    <strong class="device-label">${s.clientLabel || "Unknown device"}</strong>${s.current ? html` <span class="this-device">(this device)</span>` : ""}<br>
+    <span class="hint">Signed in ${formatTime(s.createdAt)} · last active ${formatTime(s.lastActiveAt)} · expires ${formatTime(s.expiresAt)}</span>
+    ${s.current ? "" : html`<form method="post" action="/account/devices/signout" class="inline">
+      ${csrfField(csrf)}
+      <input type="hidden" name="session_id" value="${s.id}">
+      <button type="submit" class="secondary">Sign out this device</button>
+    </form>`}
+  </li>
+`)}</ul>
+<p class="hint"><a href="/account">Back to your account</a></p>`, { error, status, signedIn: true });
+}
+
+async function devicesForm(ctx, form, current) {
+  return devicesPage(ctx, form, current);
+}
+
+async function deviceSignout(ctx, form, current) {
+  const sessionId = field(form, "session_id");
+  const result = await ctx.extensions.deleteUserSession(current.token, sessionId);
+  if (result.ok && sessionId === current.session.id) {
+    ctx.clearAll();
+    return ctx.redirect("/?notice=signed-out");
+  }
+  if (result.ok) return ctx.redirect("/account/devices?notice=device-signed-out");
+  if (result.errorCode === "session_not_found") return ctx.redirect("/account/devices?notice=device-already-signed-out");
+  return devicesPage(ctx, form, current, { error: errorMessage(result.errorCode), status: statusFor(result.errorCode) });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -773,10 +916,16 @@ ${events.length === 0
  * actions are then unknown: HTTP 400), so the pages leave two-factor authentication out.
  */
 async function secondFactors(ctx, sessionToken) {
+  const result = await orUnknownAction(() => ctx.extensions.getUserSecondFactors(sessionToken));
+  if (!result) return null;
+  if (!result.ok) throw new ActionFailure(result.errorCode);
+  return result.userSecondFactors;
+}
+
+/** An extension action's result, or null when faroe-worker runs without that extension (HTTP 400 "unknown action"). */
+async function orUnknownAction(call) {
   try {
-    const result = await ctx.extensions.getUserSecondFactors(sessionToken);
-    if (!result.ok) throw new ActionFailure(result.errorCode);
-    return result.userSecondFactors;
+    return await call();
   } catch (e) {
     if (e instanceof EndpointError && e.status === 400 && e.reason === "unknown action") return null;
     throw e;
@@ -809,13 +958,14 @@ function recoveryCodesPage(ctx, codes, { title, intro }) {
 
 async function securityPage(ctx, { token }, { error = null, status = 200 } = {}) {
   const factors = await secondFactors(ctx, token);
+  const passkeys = factors ? await userPasskeys(ctx, token) : null;
   if (!factors) {
-    return ctx.page("Two-factor authentication", html`<p>Two-factor authentication is not turned on for this server (faroe-worker's <code>EXTENSIONS=totp</code>).</p>
+    return ctx.page("Two-factor authentication", html`<p>Two-factor authentication is not turned on for this server (faroe-worker's <code>EXTENSIONS=totp</code> or <code>passkeys</code>).</p>
 <p class="hint"><a href="/account">Back to your account</a></p>`, { signedIn: true, status: 404 });
   }
   const pending = await existingEnrollment(ctx, token);
   if (!factors.totpEnabled && pending?.enrollment.userIdentityVerified) return totpConfirmPage(ctx, { started: true });
-  return ctx.page("Two-factor authentication", (csrf) => factors.totpEnabled
+  return ctx.page("Two-factor authentication", (csrf) => html`${factors.totpEnabled
     ? html`
 <p class="notice" id="two-factor-on">Two-factor authentication is <strong>on</strong> since ${formatTime(factors.totpEnabledAt)}.</p>
 <dl>
@@ -846,7 +996,119 @@ async function securityPage(ctx, { token }, { error = null, status = 200 } = {})
   <input id="password" name="password" type="password" autocomplete="current-password" required>
   <button type="submit">Turn on two-factor authentication</button>
 </form>
-<p class="hint"><a href="/account">Back to your account</a></p>`, { error, status, signedIn: true });
+<p class="hint"><a href="/account">Back to your account</a></p>`}
+${passkeys ? passkeysSection(csrf, passkeys) : ""}`, { error, status, signedIn: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passkeys on the security page (faroe-worker's `passkeys` extension)
+// ---------------------------------------------------------------------------------------------
+
+/** The user's passkeys, or null when faroe-worker runs without the `passkeys` extension. */
+async function userPasskeys(ctx, sessionToken) {
+  const result = await orUnknownAction(() => ctx.extensions.getUserPasskeys(sessionToken));
+  if (!result) return null;
+  if (!result.ok) throw new ActionFailure(result.errorCode);
+  return result.userPasskeys;
+}
+
+/** The list with rename and remove (password again), and the form that starts adding one; no JavaScript needed up to the browser's prompt. */
+function passkeysSection(csrf, passkeys) {
+  return html`<hr>
+<h2 id="passkeys">Passkeys</h2>
+<p class="hint">A passkey signs you in with your device's screen lock or a security key, without your password, and counts as a second factor after your password.</p>
+${passkeys.length === 0 ? html`<p id="no-passkeys">You have no passkeys yet.</p>` : html`<ul class="passkeys" id="passkey-list">${passkeys.map((p) => html`<li data-passkey-id="${p.id}">
+  <span class="passkey-name">${p.name}</span>
+  <span class="hint">${p.algorithm}${p.backedUp ? " · synced" : ""} · added ${formatTime(p.createdAt)} · last used ${formatTime(p.lastUsedAt)}</span>
+  <form method="post" action="/account/security/passkeys/rename">
+    ${csrfField(csrf)}
+    <input type="hidden" name="passkey_id" value="${p.id}">
+    <label for="rename-${p.id}">New name</label>
+    <input id="rename-${p.id}" name="passkey_name" type="text" maxlength="64" required value="${p.name}">
+    <button type="submit" class="secondary">Rename</button>
+  </form>
+  <form method="post" action="/account/security/passkeys/remove">
+    ${csrfField(csrf)}
+    <input type="hidden" name="passkey_id" value="${p.id}">
+    <label for="remove-password-${p.id}">Current password</label>
+    <input id="remove-password-${p.id}" name="password" type="password" autocomplete="current-password" required>
+    <button type="submit" class="danger">Remove</button>
+  </form>
+</li>`)}</ul>`}
+<form method="post" action="/account/security/passkeys/add">
+  ${csrfField(csrf)}
+  <h3>Add a passkey</h3>
+  <label for="passkey-name">Passkey name</label>
+  <input id="passkey-name" name="passkey_name" type="text" maxlength="64" required value="Passkey ${String(passkeys.length + 1)}">
+  <label for="passkey-add-password">Current password</label>
+  <input id="passkey-add-password" name="password" type="password" autocomplete="current-password" required>
+  <button type="submit">Add a passkey</button>
+</form>`;
+}
+
+/** Adding, step 1 (password again): the registration's token goes into an HttpOnly cookie, the options into the page. */
+async function passkeyAdd(ctx, form, current) {
+  const { token: sessionToken } = current;
+  const fail = (code) => securityPage(ctx, current, { error: errorMessage(code), status: statusFor(code) });
+  const previous = ctx.cookie(COOKIES.passkeyRegistration);
+  if (previous) await ctx.extensions.deleteUserPasskeyRegistration(sessionToken, previous);
+  const created = await ctx.extensions.createUserPasskeyRegistration(sessionToken);
+  if (!created.ok) return fail(created.errorCode);
+  const registrationToken = created.userPasskeyRegistrationToken;
+  const verified = await ctx.extensions.verifyUserPasskeyRegistrationUserPassword(sessionToken, registrationToken, field(form, "password"));
+  if (!verified.ok) {
+    await ctx.extensions.deleteUserPasskeyRegistration(sessionToken, registrationToken);
+    ctx.clearCookie(COOKIES.passkeyRegistration);
+    return fail(verified.errorCode);
+  }
+  ctx.setCookie(COOKIES.passkeyRegistration, registrationToken, LIFETIMES.passkeyRegistration);
+  const name = field(form, "passkey_name").trim() || "Passkey";
+  const options = JSON.parse(created.credentialCreationOptions);
+  return ctx.page("Add a passkey", (csrf) => html`
+${passkeySection(csrf, {
+    ceremony: "create", options, action: "/account/security/passkeys/complete", button: "Create passkey",
+    intro: html`<p>Password confirmed. Your browser will now ask where to save the passkey “${name}”: this device, your phone or a security key.</p>`,
+    fields: html`<input type="hidden" name="passkey_name" value="${name}">`,
+  })}
+<p data-passkey-fallback>This browser cannot create passkeys.</p>
+<p class="hint"><a href="/account/security">Cancel</a></p>`, { signedIn: true, passkeysScript: true });
+}
+
+/** Adding, step 2: the browser's new credential. The first second factor also brings recovery codes. */
+async function passkeyComplete(ctx, form, current) {
+  const registrationToken = ctx.cookie(COOKIES.passkeyRegistration);
+  if (!registrationToken) return ctx.redirect("/account/security?notice=passkey-setup-expired");
+  ctx.clearCookie(COOKIES.passkeyRegistration);
+  const done = await ctx.extensions.completeUserPasskeyRegistration(current.token, registrationToken, field(form, "passkey_name"), field(form, "credential"));
+  if (!done.ok) {
+    if (done.errorCode === "invalid_user_passkey_registration_token") return ctx.redirect("/account/security?notice=passkey-setup-expired");
+    return securityPage(ctx, current, { error: errorMessage(done.errorCode), status: statusFor(done.errorCode) });
+  }
+  if (done.recoveryCodes.length === 0) return ctx.redirect("/account/security?notice=passkey-added");
+  return recoveryCodesPage(ctx, done.recoveryCodes, {
+    title: "Passkey added",
+    intro: `Your passkey “${done.userPasskey.name}” is your first second factor: signing in with your password now also asks for it.`,
+  });
+}
+
+async function passkeyRename(ctx, form, current) {
+  const done = await ctx.extensions.updateUserPasskeyName(current.token, field(form, "passkey_id"), field(form, "passkey_name"));
+  if (!done.ok) return securityPage(ctx, current, { error: errorMessage(done.errorCode), status: statusFor(done.errorCode) });
+  return ctx.redirect("/account/security?notice=passkey-renamed");
+}
+
+async function passkeyRemove(ctx, form, current) {
+  const x = ctx.extensions;
+  const passkeyId = field(form, "passkey_id");
+  const done = await withPasswordAgain(ctx, current.token, field(form, "password"), {
+    create: (s) => x.createUserPasskeyDeletion(s, passkeyId),
+    tokenOf: (r) => r.userPasskeyDeletionToken,
+    verify: (s, t, p) => x.verifyUserPasskeyDeletionUserPassword(s, t, p),
+    remove: (s, t) => x.deleteUserPasskeyDeletion(s, t),
+    complete: (s, t) => x.completeUserPasskeyDeletion(s, t),
+  });
+  if (!done.ok) return securityPage(ctx, current, { error: errorMessage(done.errorCode), status: statusFor(done.errorCode) });
+  return ctx.redirect("/account/security?notice=passkey-removed");
 }
 
 async function securityForm(ctx, form, current) {
@@ -1053,6 +1315,9 @@ const ROUTES = {
   "POST /signup/password": signupPasswordSubmit,
   "GET /signin": signinForm,
   "POST /signin": signinSubmit,
+  "POST /signin/passkey": passkeySigninStart,
+  "POST /signin/passkey/complete": passkeySigninComplete,
+  "GET /passkeys.js": () => scriptResponse(PASSKEYS_SCRIPT),
   "GET /signin/second-factor": secondFactorForm,
   "POST /signin/second-factor": secondFactorSubmit,
   "GET /account": signedIn(accountPage),
@@ -1072,6 +1337,12 @@ const ROUTES = {
   "POST /account/security/restart": signedIn(totpRestart),
   "POST /account/security/recovery-codes": signedIn(recoveryCodesRegenerate),
   "POST /account/security/disable": signedIn(totpDisable),
+  "GET /account/devices": signedIn(devicesForm),
+  "POST /account/devices/signout": signedIn(deviceSignout),
+  "POST /account/security/passkeys/add": signedIn(passkeyAdd),
+  "POST /account/security/passkeys/complete": signedIn(passkeyComplete),
+  "POST /account/security/passkeys/rename": signedIn(passkeyRename),
+  "POST /account/security/passkeys/remove": signedIn(passkeyRemove),
   "GET /account/delete": signedIn(deleteForm),
   "POST /account/delete": signedIn(deleteSubmit),
   "GET /reset": resetForm,

@@ -40,6 +40,15 @@ const ERRORS = {
   invalid_user_totp_enrollment_token: "This setup has expired. Please start again.",
   invalid_user_recovery_code_regeneration_token: "This request has expired. Please start again.",
   invalid_user_totp_deletion_token: "This request has expired. Please start again.",
+  invalid_passkey_credential: "That passkey could not be verified. Please try again.",
+  invalid_passkey_name: "Passkey names are 1 to 64 characters long.",
+  passkey_already_registered: "That passkey is already registered.",
+  passkey_limit_reached: "You have the maximum of 20 passkeys. Remove one to add another.",
+  passkey_not_found: "That passkey is not registered here (it may have been removed). Sign in with your password.",
+  second_factor_required: "This account needs at least one second factor: add another one before removing this one.",
+  invalid_user_passkey_registration_token: "This passkey setup has expired. Please start again.",
+  invalid_user_passkey_deletion_token: "This request has expired. Please start again.",
+  invalid_passkey_signin_token: "This passkey sign-in has expired. Please try again.",
 };
 
 /**
@@ -61,6 +70,11 @@ const NOTICES = {
   "signin-expired": ERRORS.invalid_signin_token,
   "two-factor-off": "Two-factor authentication is off. Signing in now needs only your password.",
   "two-factor-setup-expired": "This setup has expired. Please start again.",
+  "passkey-added": "Your passkey has been added. You can use it to sign in.",
+  "passkey-renamed": "Your passkey has been renamed.",
+  "passkey-removed": "Your passkey has been removed.",
+  "passkey-setup-expired": ERRORS.invalid_user_passkey_registration_token,
+  "signed-in-passkey": "You are signed in with your passkey.",
   "signed-out": "You have been signed out.",
   "signed-out-everywhere": "You have been signed out on all devices. Other devices are signed out within a minute.",
   "signin-required": "Please sign in to continue.",
@@ -82,6 +96,8 @@ const NOTICES = {
   "signed-out-everywhere-sign-in-again":
     "Your password has been changed and every device has been signed out. Please sign in with your new password.",
   "account-deleted": "Your account has been deleted.",
+  "device-signed-out": "That device has been signed out.",
+  "device-already-signed-out": "That device was already signed out.",
 };
 
 /** The text for a `?notice=` key; unknown keys show nothing (no reflected text). */

@@ -2,6 +2,8 @@
 import { Client } from "@faroe/client";
 import { ExtensionClient, ServiceBindingEndpointClient } from "../../../js/src/index.js";
 import { noticeMessage } from "./messages.js";
+import { clientLabelFrom } from "./devices.js";
+import { emailLanguageFrom } from "./language.js";
 
 /**
  * Every cookie the app sets. All are HttpOnly, Secure and SameSite=Lax, with `Path=/` and no
@@ -20,6 +22,9 @@ export const COOKIES = {
   /** A signin waiting for its second factor (token, "remember me", address). */
   signin: "__Host-fw_signin",
   totpEnrollment: "__Host-fw_totp_enrollment",
+  passkeyRegistration: "__Host-fw_passkey_registration",
+  /** A passwordless sign-in waiting for the browser's passkey. */
+  passkeySignin: "__Host-fw_passkey_signin",
 };
 
 /** Cookie lifetimes in seconds (flow cookies match the Faroe entity lifetimes). */
@@ -32,6 +37,8 @@ export const LIFETIMES = {
   reset: 20 * 60,
   signin: 10 * 60,
   totpEnrollment: 10 * 60,
+  passkeyRegistration: 10 * 60,
+  passkeySignin: 5 * 60,
 };
 
 export class ConfigError extends Error {}
@@ -116,9 +123,12 @@ export function formatTime(date) {
   return date.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
 }
 
+const CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/** Pages with a passkey button also run /passkeys.js (same origin; still nothing inline). */
+const CSP_WITH_PASSKEYS_SCRIPT = `${CSP}; script-src 'self'`;
+
 const SECURITY_HEADERS = {
-  "Content-Security-Policy":
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "Content-Security-Policy": CSP,
   "X-Content-Type-Options": "nosniff",
   "Referrer-Policy": "same-origin",
   "Cache-Control": "no-store",
@@ -153,6 +163,13 @@ const STYLE = `
   dl { display: grid; grid-template-columns: max-content 1fr; gap: 6px 16px; }
   dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; font-size: .9rem; word-break: break-all; }
   ul.actions { padding-left: 18px; line-height: 1.9; }
+  ul.devices { list-style: none; padding: 0; }
+  ul.devices li { border: 1px solid #d9dee8; border-radius: 6px; padding: 10px 12px; margin-bottom: 10px; }
+  ul.devices form.inline { display: block; margin-top: 8px; }
+  ul.passkeys { list-style: none; padding: 0; }
+  ul.passkeys > li { border: 1px solid #e4e8ee; border-radius: 8px; padding: 10px 14px; margin: 10px 0; }
+  ul.passkeys input[type=text], ul.passkeys input[type=password] { width: auto; }
+  .passkey-name { font-weight: 600; }
   table.activity { width: 100%; border-collapse: collapse; font-size: .92rem; }
   table.activity th, table.activity td { text-align: left; padding: 7px 8px; border-bottom: 1px solid #e4e8ee; vertical-align: top; }
   table.activity td.when, table.activity td.from { font-family: ui-monospace, monospace; font-size: .85rem; white-space: nowrap; }
@@ -178,6 +195,11 @@ export class Context {
     const endpoint = new ServiceBindingEndpointClient(env.FAROE, {
       secret: env.FAROE_ENDPOINT_SECRET || null,
       clientAddress: request.headers.get("CF-Connecting-IP"),
+      // The device list's name for a session this request creates (sessions extension).
+      clientLabel: clientLabelFrom(request.headers.get("User-Agent")),
+      // The emails this request causes are written in the visitor's language where faroe-worker
+      // has templates for it (English and German built in), in its default language otherwise.
+      emailLanguage: emailLanguageFrom(request.headers.get("Accept-Language")),
     });
     this.faroe = new Client(endpoint);
     // faroe-worker's extension actions (two-factor authentication), over the same endpoint client.
@@ -281,7 +303,7 @@ export class Context {
   }
 
   /** A full HTML page; `options.error` / the `?notice=` parameter show a message box. */
-  async page(title, body, { status = 200, error = null, notice = undefined, signedIn = false } = {}) {
+  async page(title, body, { status = 200, error = null, notice = undefined, signedIn = false, passkeysScript = false } = {}) {
     const noticeText = notice === undefined ? noticeMessage(this.url.searchParams.get("notice")) : notice;
     const csrf = await this.csrfToken();
     const nav = signedIn
@@ -294,6 +316,7 @@ export class Context {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${this.env.APP_NAME || "Faroe example"}</title>
 <style>${raw(STYLE)}</style>
+${passkeysScript ? html`<script src="/passkeys.js" defer></script>` : ""}
 </head>
 <body>
 <header><a href="/">${this.env.APP_NAME || "Faroe example"}</a>${nav}</header>
@@ -306,6 +329,7 @@ ${typeof body === "function" ? body(csrf) : body}
 </body>
 </html>`;
     const headers = new Headers({ "Content-Type": "text/html; charset=utf-8", ...SECURITY_HEADERS });
+    if (passkeysScript) headers.set("Content-Security-Policy", CSP_WITH_PASSKEYS_SCRIPT);
     for (const c of this.setCookies) headers.append("Set-Cookie", c);
     return new Response(document.value, { status, headers });
   }
@@ -313,6 +337,21 @@ ${typeof body === "function" ? body(csrf) : body}
 
 export function raw(value) {
   return new Raw(value);
+}
+
+/** A static script with the app's headers (its own CSP allows nothing: it is not a document). */
+export function scriptResponse(source) {
+  return new Response(source, {
+    headers: { ...SECURITY_HEADERS, "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "public, max-age=300" },
+  });
+}
+
+/**
+ * A JSON data block for the page's script (not executed, so the CSP does not apply to it). `<`
+ * is escaped so no value can close the element.
+ */
+export function jsonBlock(id, value) {
+  return raw(`<script type="application/json" id="${escapeHtml(id)}">${JSON.stringify(value).replace(/</g, "\\u003c")}</script>`);
 }
 
 /** The hidden CSRF field for a form. */
