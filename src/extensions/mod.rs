@@ -4,8 +4,8 @@
 
 pub mod passkeys;
 pub mod password_rehash;
-pub mod sessions;
 pub mod security_events;
+pub mod sessions;
 pub mod totp;
 
 pub use crate::endpoint::ActionDef;
