@@ -325,11 +325,40 @@ function prng(seed) {
   };
 }
 
-/** A free active user (not busy, not excluded), marked busy; null if none. */
-function takeUser(ctx, random, exclude = new Set()) {
+/** Flows that verify the user's password (a getSession or signOut without a session signs in). */
+const PASSWORD_FLOWS = new Set(["signIn", "updatePassword", "updateEmail", "deleteUser"]);
+
+/**
+ * Whether a real user would run `name` now: nobody checks their password several times a minute
+ * or resets it again and again, which the protocol's per-user and per-address buckets (5 tokens,
+ * refilled slowly, spec §7) refuse. The load windows keep each user to 3 password checks and 3
+ * resets per 10 minutes, so every bucket keeps a token for the hot-key run's final sign-in of
+ * every user, and an error in a load window means something else went wrong (the hot-key run
+ * compares them with and without a flood).
+ */
+function withinUserBuckets(user, name, now = Date.now()) {
+  const recent = (list) => (list ?? []).filter((t) => now - t < 10 * 60_000).length;
+  const checksPassword = PASSWORD_FLOWS.has(name) || (NEEDS_SESSION.has(name) && user.sessions.length === 0);
+  if (checksPassword && recent(user.passwordChecks) >= 3) return false;
+  if (name === "resetPassword" && recent(user.resets) >= 3) return false;
+  return true;
+}
+
+/** Records what `name` will spend of the user's buckets (see withinUserBuckets). */
+function noteUserBuckets(user, name, now = Date.now()) {
+  if (!user) return;
+  if (PASSWORD_FLOWS.has(name) || (NEEDS_SESSION.has(name) && user.sessions.length === 0)) {
+    (user.passwordChecks ??= []).push(now);
+    if (name !== "signIn" && user.sessions.length === 0) user.passwordChecks.push(now);
+  }
+  if (name === "resetPassword") (user.resets ??= []).push(now);
+}
+
+/** A free active user (not busy, not excluded, `name` within their buckets), marked busy; null if none. */
+function takeUser(ctx, random, exclude = new Set(), name = null) {
   for (let tries = 0; tries < 50; tries++) {
     const user = ctx.pool[Math.floor(random() * ctx.pool.length)];
-    if (user && !user.busy && !exclude.has(user)) {
+    if (user && !user.busy && !exclude.has(user) && (name === null || withinUserBuckets(user, name))) {
       user.busy = true;
       return user;
     }
@@ -359,8 +388,13 @@ async function runMix(ctx, { ops = Infinity, concurrency, random, exclude, until
     while (started < ops && !until()) {
       started++;
       const name = pickFlow(random);
-      const user = name === "signUp" ? null : takeUser(ctx, random, exclude);
-      if (name !== "signUp" && !user) continue;
+      const user = name === "signUp" ? null : takeUser(ctx, random, exclude, name);
+      if (name !== "signUp" && !user) {
+        // Every user busy or at their buckets: yield, so the lanes' requests progress.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        continue;
+      }
+      if (user) noteUserBuckets(user, name);
       await runOperation(ctx, name, user, {});
     }
   };
@@ -441,6 +475,7 @@ async function batchPhase(ctx, random) {
     for (const name of order) {
       const user = name === "signUp" ? null : takeUser(ctx, random);
       if (name !== "signUp" && !user) continue;
+      noteUserBuckets(user, name);
       // One path per action: a flow that starts from a session starts from a fresh one (its
       // cached copy warm, no activity write due), so its counts do not depend on how long ago
       // this user was last seen. The other session paths: sessionPathsRun.
