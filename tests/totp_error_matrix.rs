@@ -8,95 +8,19 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod common;
+mod extension_matrix;
 mod flow_helpers;
 mod totp_helpers;
 
 use common::*;
+use extension_matrix::{documented, Matrix, DOCS};
 use faroe_worker::adapters::memory::{MemoryAccountStorage, Op};
 use faroe_worker::extensions::totp::ACTIONS as TOTP_ACTIONS;
 use faroe_worker::ports::StorageError;
-use flow_helpers::{id_of, ok_unlogged, storage_failed, user_store_failed};
-use serde_json::{json, Value};
-use std::cell::RefCell;
+use flow_helpers::{id_of, storage_failed, user_store_failed};
+use serde_json::json;
 use std::collections::BTreeSet;
 use totp_helpers::*;
-
-const DOCS: &str = include_str!("../docs/extensions.md");
-
-/// The backticked names on the line of `label` (e.g. `**Errors**:`) in the section of `action`.
-fn documented(action: &str, label: &str) -> Vec<String> {
-    let heading = format!("#### {action}\n");
-    let start = DOCS
-        .find(&heading)
-        .unwrap_or_else(|| panic!("docs/extensions.md has no section {action}"));
-    let section = &DOCS[start + heading.len()..];
-    let section = &section[..section.find("\n#### ").unwrap_or(section.len())];
-    let line = section
-        .lines()
-        .find(|l| l.contains(label))
-        .unwrap_or_else(|| panic!("{action}: no {label} line"));
-    let mut after = &line[line.find(label).unwrap() + label.len()..];
-    if let Some(end) = after.find(" · ") {
-        after = &after[..end];
-    }
-    after
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
-}
-
-/// Records the codes one action returned and compares them with its documented set at the end.
-struct Matrix<'h> {
-    h: &'h Harness,
-    action: &'static str,
-    seen: RefCell<BTreeSet<String>>,
-}
-
-impl<'h> Matrix<'h> {
-    fn new(h: &'h Harness, action: &'static str) -> Self {
-        Self {
-            h,
-            action,
-            seen: RefCell::default(),
-        }
-    }
-
-    /// Continues on another harness (a fresh fixture for the remaining codes).
-    fn on<'g>(self, h: &'g Harness) -> Matrix<'g> {
-        Matrix {
-            h,
-            action: self.action,
-            seen: self.seen,
-        }
-    }
-
-    fn ok(&self, args: Value) -> serde_json::Map<String, Value> {
-        ok_unlogged(self.h, self.action, args)
-    }
-
-    fn err(&self, args: Value, code: &str) {
-        self.h.err_unlogged(self.action, args, code);
-        self.seen.borrow_mut().insert(code.to_string());
-    }
-
-    fn internal(&self, args: Value) {
-        self.h.err_internal(self.action, args);
-        self.seen.borrow_mut().insert("internal_error".into());
-    }
-
-    fn done(self) {
-        let documented: BTreeSet<String> =
-            documented(self.action, "**Errors**:").into_iter().collect();
-        assert_eq!(
-            *self.seen.borrow(),
-            documented,
-            "{}: observed codes vs docs/extensions.md",
-            self.action
-        );
-    }
-}
 
 fn failed() -> StorageError {
     storage_failed()
