@@ -276,7 +276,9 @@ describe("EXTENSIONS=totp,passkeys", () => {
     assert.equal((await extensions.updateUserPasskeyName(user.session, id, "x".repeat(65))).errorCode, "invalid_passkey_name");
     assert.equal((await extensions.updateUserPasskeyName(user.session, "abcdefghijkmnpqrstuvwxyz", "x")).errorCode, "passkey_not_found");
 
-    // A second passkey: no new recovery codes; listed oldest first.
+    // A second passkey: no new recovery codes; listed oldest first. Creation times are whole
+    // seconds (ties are ordered by passkey id), so the second one is made in a later second.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     const second = await register(user, authenticator, "Laptop");
     assert.equal(second.done.ok, true);
     assert.deepEqual(second.done.recoveryCodes, []);
