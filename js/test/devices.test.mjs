@@ -126,6 +126,9 @@ describe("devices page", () => {
   test("the account page links to the device list; both devices are listed with their labels", T, async () => {
     await signUp(laptop);
     assert.equal((await laptop.locator("#devices-link").textContent()).trim(), "Devices (1)");
+    // Sessions are listed newest first by creation time in whole seconds: sign the phone in a
+    // later second, so the order below does not depend on a tie.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     await signIn(phone);
     await laptop.goto(`${app.url}/account`);
     assert.equal((await laptop.locator("#devices-link").textContent()).trim(), "Devices (2)");
